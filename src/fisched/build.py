@@ -1,0 +1,61 @@
+"""Builder and runner for MetaSchedule, without the stock build function's start-up trap.
+
+MetaSchedule's ``default_build`` imports ``tvm.s_tir.tensor_intrin`` in every fresh builder
+worker (~25 CPU-seconds each), and ``LocalBuilder`` re-creates its workers for every batch, so on
+a loaded 2-core machine candidates time out and "fail to build". ``fast_build`` does the same
+lowering but imports the intrinsics only for targets whose schedule rules tensorize.
+"""
+
+from __future__ import annotations
+
+# Targets whose MetaSchedule rules may emit tensor intrinsics (GPUs, VNNI/AMX/dot-product CPUs).
+_TENSORIZING_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
+_TENSORIZING_CPU_FEATURES = ("avx512vnni", "avxvnni", "amx-tile", "dotprod", "i8mm")
+
+
+def target_tensorizes(target) -> bool:
+    """Whether candidates for ``target`` may contain tensorized blocks needing the intrinsics."""
+    if target.kind.name in _TENSORIZING_KINDS:
+        return True
+    if target.kind.name != "llvm":
+        return False
+    from tvm.target import codegen
+
+    try:
+        return any(codegen.llvm_cpu_has_features([f], target) for f in _TENSORIZING_CPU_FEATURES)
+    except Exception:  # unknown feature names on this LLVM: be safe, import them
+        return True
+
+
+def fast_build(mod, target, _params):
+    """``default_build`` minus the unconditional intrinsic import (runs in builder workers)."""
+    from tvm.driver import build as tvm_build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    if target_tensorizes(target):
+        import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the intrinsics)
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    return tvm_build(mod, target=target)
+
+
+def make_builder(workers: int, timeout_sec: float = 30.0):
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.builder.LocalBuilder(max_workers=workers, timeout_sec=timeout_sec,
+                                   f_build=fast_build)
+
+
+def make_runner(timeout_sec: float = 30.0, rpc_tracker: str | None = None,
+                rpc_key: str | None = None, rpc_workers: int = 1):
+    """MetaSchedule's local runner, or its RPC runner through a tracker (``HOST:PORT``)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    evaluator = ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=100,
+                                          enable_cpu_cache_flush=False)
+    if rpc_tracker:
+        host, _, port = rpc_tracker.rpartition(":")
+        rpc = ms.runner.RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=rpc_key,
+                                  session_timeout_sec=max(60, int(timeout_sec) * 2))
+        return ms.runner.RPCRunner(rpc_config=rpc, evaluator_config=evaluator,
+                                   max_workers=rpc_workers)
+    return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator)

@@ -1,0 +1,186 @@
+"""The ``fisched`` command line: verbs that read like the workflow (tune, measure, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import FischedError
+
+log = logging.getLogger("fisched")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="zoo name (resnet18, mobilenet_v2, bert, resnet50), "
+                   "an .onnx file, or a torch package.module:factory")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]D1,D2,...",
+                   help="input shape (repeatable); required for torch models")
+    p.add_argument("--workdir", default=None,
+                   help="where records, library and reports go (default: runs/MODEL)")
+
+
+def _workdir(args, name: str) -> Path:
+    return Path(args.workdir or Path("runs") / name)
+
+
+def _setup_threads(target) -> int:
+    """Make TVM's runtime use the target's cores (and say so); respects TVM_NUM_THREADS."""
+    from .target import num_cores
+
+    cores = num_cores(target)
+    os.environ.setdefault("TVM_NUM_THREADS", str(cores))
+    return int(os.environ["TVM_NUM_THREADS"])
+
+
+def cmd_tune(args) -> int:
+    from .compile import compile_model, scheduled_share
+    from .frontend import load_model
+    from .records import open_database
+    from .report import write_tune_report
+    from .target import describe, make_target
+    from .tune import tune
+
+    if args.trials <= 0:
+        raise FischedError(f"--trials must be positive, got {args.trials}")
+    target = make_target(args.target)
+    threads = _setup_threads(target)
+    model = load_model(args.model, args.input_shape, threads)
+    workdir = _workdir(args, model.name)
+    print(f"fisched: tuning {model.name} for {describe(target)} "
+          f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
+    result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
+                  num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
+                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key)
+    library = compile_model(model, workdir, target)
+    database = open_database(workdir)
+    print(write_tune_report(workdir, result, database))
+    done, total = scheduled_share(model, target, database)
+    print(f"compiled model: {library} ({done}/{total} functions use tuned schedules)")
+    return 0
+
+
+def cmd_measure(args) -> int:
+    from .compile import LIBRARY_FILE, compile_model, compile_untuned
+    from .frontend import load_model, model_name
+    from .measure import VMRunner, max_relative_error, time_callable
+    from .report import write_measure_report
+    from .target import make_target
+    from .tune import read_meta
+
+    workdir = _workdir(args, model_name(args.model))
+    meta = read_meta(workdir)
+    target = make_target(meta["target"] if args.target is None else args.target)
+    threads = _setup_threads(target)
+    model = load_model(args.model, args.input_shape, threads)
+    if model.name != meta["model"]:
+        raise FischedError(f"{workdir} holds {meta['model']!r}, not {model.name!r}")
+    library = workdir / LIBRARY_FILE
+    if not library.exists():
+        compile_model(model, workdir, target)
+    tuned = VMRunner(str(library))
+    rows = [time_callable("TVM tuned (fisched)", tuned.timer(model.inputs), args.budget)]
+    checks = {}
+    out = tuned(model.inputs)
+    if model.reference is not None:
+        expected = model.reference.run(model.inputs)
+        checks[f"tuned vs {model.reference.name}"] = max_relative_error(out, expected)
+        rows.append(time_callable(model.reference.name,
+                                  lambda: model.reference.run(model.inputs), args.budget))
+    if not args.skip_untuned:
+        untuned = VMRunner(compile_untuned(model, target))
+        rows.append(time_callable("TVM untuned", untuned.timer(model.inputs), args.budget,
+                                  max_runs=10))
+    print(write_measure_report(workdir, model.name, target, threads, rows, checks,
+                               args.tolerance))
+    bad = {k: v for k, v in checks.items() if v > args.tolerance}
+    if bad:
+        raise FischedError("numerical check failed: " + ", ".join(
+            f"{k} max relative error {v:.2e} > {args.tolerance:g}" for k, v in bad.items()))
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from .collect import collect
+    from .target import describe, make_target
+
+    if args.trials_per_task <= 0:
+        raise FischedError(f"--trials-per-task must be positive, got {args.trials_per_task}")
+    target = make_target(args.target)
+    threads = _setup_threads(target)
+    models = [m for m in args.models.split(",") if m]
+    print(f"fisched: collecting {', '.join(models)} for {describe(target)} "
+          f"(TVM_NUM_THREADS={threads}) into {args.workdir}", file=sys.stderr)
+    counts = collect(models, args.workdir, target, args.trials_per_task, args.random_share,
+                     args.seed, progress=not args.quiet)
+    for name, count in counts.items():
+        print(f"{name}: {count} records")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tune", help="tune a model into a workdir (resumes if it exists)")
+    _add_model_args(p)
+    p.add_argument("--trials", type=int, default=256, help="total trial budget (default 256)")
+    p.add_argument("--cost-model", default="xgb", help="xgb (stock XGBModel) or random")
+    p.add_argument("--target", default=None,
+                   help='JSON target, e.g. \'{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}\''
+                   " (default: this host)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials-per-iter", type=int, default=None,
+                   help="candidates per task per round (default: fits every task in round 1)")
+    p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
+                   help="measure on devices registered with this TVM RPC tracker")
+    p.add_argument("--rpc-key", default=None, help="device key at the RPC tracker")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("measure", help="latency of the tuned model vs untuned TVM and the "
+                       "reference framework, with a numerical check")
+    _add_model_args(p)
+    p.add_argument("--target", default=None, help="override the workdir's target")
+    p.add_argument("--budget", type=float, default=10.0, help="seconds of timed runs per row")
+    p.add_argument("--tolerance", type=float, default=1e-3,
+                   help="max relative error accepted against the reference")
+    p.add_argument("--skip-untuned", action="store_true", help="skip the (slow) untuned row")
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")
+    p.add_argument("--workdir", required=True, help="one database folder per model goes here")
+    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50")
+    p.add_argument("--trials-per-task", type=int, default=64)
+    p.add_argument("--random-share", type=float, default=0.5,
+                   help="share of each task's budget sampled at random (rest: evolutionary)")
+    p.add_argument("--target", default=None, help="JSON target (default: this host)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_collect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except FischedError as err:
+        print(f"fisched: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fisched: interrupted; records measured so far are kept, run the same command "
+              "to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Measure a cost-model dataset: many candidates per task, slow ones as well as fast ones.
+
+Each model gets its own MetaSchedule JSON database under ``WORKDIR/<model>``. Per task, the first
+half of the budget samples the design space at random (``replay-trace``: programs of every
+quality, which is what a cost model must learn to tell apart), the second half runs the
+evolutionary search with stock XGBoost (the fast programs a tuner actually visits). Progress is
+read back from the database, so an interrupted collection resumes where its records end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .cost_models import make_cost_model
+from .frontend import load_model
+from .records import open_database, records_by_task
+from .target import num_cores
+from .tune import _check_meta, extract, run_search, write_meta
+
+log = logging.getLogger("fisched")
+
+
+def collect(models: list[str], workdir: str | Path, target, trials_per_task: int = 64,
+            random_share: float = 0.5, seed: int = 0, progress: bool = True) -> dict[str, int]:
+    """Bring every task of every model up to ``trials_per_task`` records; returns counts."""
+    from tqdm import tqdm
+
+    counts: dict[str, int] = {}
+    for spec in models:
+        model = load_model(spec)
+        mdir = Path(workdir) / model.name
+        mdir.mkdir(parents=True, exist_ok=True)
+        _check_meta(mdir, model, target)
+        write_meta(mdir, model, target, collect_trials_per_task=trials_per_task,
+                   random_share=random_share, seed=seed)
+        tasks = extract(model, target)
+        database = open_database(mdir)
+        have = [len(r) for r in records_by_task(database, [t.mod for t in tasks])]
+        bar = tqdm(total=trials_per_task * len(tasks), initial=min(sum(have),
+                   trials_per_task * len(tasks)), desc=f"collect {model.name}", unit="prog",
+                   disable=not progress)
+        random_goal = int(round(trials_per_task * random_share))
+        for i, task in enumerate(tasks):
+            start = time.time()
+            for strategy, goal, per_iter in (("replay-trace", random_goal, 64),
+                                             ("evolutionary", trials_per_task, 16)):
+                done = len(records_by_task(database, [task.mod])[0])
+                if done >= goal:
+                    continue
+                run_search([task], mdir, database, target, max_trials=goal - done,
+                           per_iter=min(per_iter, goal - done), strategy=strategy,
+                           cost_model=make_cost_model("xgb", num_cores(target), seed + i),
+                           seed=seed + i, callbacks=[])
+            now = len(records_by_task(database, [task.mod])[0])
+            bar.update(max(0, min(now, trials_per_task) - min(have[i], trials_per_task)))
+            log.info("%s %s: %d records (%.0f s)", model.name, task.name, now,
+                     time.time() - start)
+        bar.close()
+        counts[model.name] = sum(len(r) for r in records_by_task(database,
+                                                                 [t.mod for t in tasks]))
+    return counts

@@ -1,0 +1,56 @@
+"""Compile a prepared model with the best schedules of a workdir's database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .frontend import Model
+from .records import open_database
+
+LIBRARY_FILE = "model.so"
+
+
+def compile_with_database(model: Model, target, database):
+    """A Relax VM executable in which every task found in ``database`` uses its best schedule.
+
+    MetaSchedule's ``compile_relax`` fuses the module itself, so it must get the *prepared*
+    module (before fusion); a pre-fused one matches no database entry and compiles untuned.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.relax_integration.compile_relax(database, model.mod, target, params=None)
+
+
+def compile_untuned(model: Model, target):
+    """The same pipeline with an empty database: what TVM gives without tuning."""
+    from tvm.s_tir import meta_schedule as ms
+
+    return compile_with_database(model, target, ms.database.MemoryDatabase())
+
+
+def compile_model(model: Model, workdir: str | Path, target) -> Path:
+    """Compile with the workdir's database and export the library into the workdir."""
+    path = Path(workdir) / LIBRARY_FILE
+    executable = compile_with_database(model, target, open_database(workdir))
+    tmp = path.with_suffix(".tmp.so")
+    executable.export_library(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def scheduled_share(model: Model, target, database) -> tuple[int, int]:
+    """(functions that got a tuned schedule from ``database``, all TIR functions) after fusion.
+
+    A check that tuning reached the compiled model: MetaSchedule marks every function it replaces
+    from the database ``tirx.is_scheduled``; the rest would run as naive loop nests.
+    """
+    import tvm
+    from tvm import relax
+
+    from .frontend import fuse
+
+    with target, database, tvm.transform.PassContext(opt_level=3):
+        mod = relax.transform.MetaScheduleApplyDatabase()(fuse(model.mod))
+    funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
+    done = sum(bool(f.attrs and f.attrs.get("tirx.is_scheduled", False)) for f in funcs)
+    return done, len(funcs)

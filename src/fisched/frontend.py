@@ -1,0 +1,190 @@
+"""Models in, Relax IRModules out: a zoo name, an ONNX file, or a torch ``package.module:factory``.
+
+Every model comes back *prepared*: weights bound as constants, BatchNorm folded into the
+convolutions before it, the remaining inference-only ops decomposed. That module is what
+``compile`` takes (MetaSchedule's ``compile_relax`` fuses it itself); ``fuse`` turns it into the
+legalized, fused module that task extraction needs (a freshly imported one yields no tasks).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FischedError
+from .zoo import ZOO, sample_inputs
+
+
+@dataclass
+class Reference:
+    """A framework that runs the same model on the same weights: the numerical and speed yardstick."""
+
+    name: str
+    run: Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+@dataclass
+class Model:
+    """A prepared Relax module plus the inputs and reference implementation that go with it."""
+
+    name: str
+    mod: object  # tvm.IRModule, prepared (see module docstring)
+    inputs: dict[str, np.ndarray]
+    reference: Reference | None = None
+    source: str = ""
+    extras: dict = field(default_factory=dict)
+
+
+def parse_shapes(items: list[str] | None) -> dict[str, list[int]]:
+    """``["input=1,3,224,224", "1,8"]`` -> ``{"input": [1,3,224,224], "1": [1,8]}``; a name-less
+    shape is keyed by its position so torch factories can take positional inputs."""
+    shapes: dict[str, list[int]] = {}
+    for pos, item in enumerate(items or []):
+        name, _, dims = item.rpartition("=")
+        try:
+            shape = [int(d) for d in dims.split(",") if d.strip()]
+        except ValueError:
+            raise FischedError(f"bad input shape {item!r}: expected NAME=D1,D2,... ") from None
+        if not shape or any(d <= 0 for d in shape):
+            raise FischedError(f"bad input shape {item!r}: dimensions must be positive integers")
+        shapes[name or str(pos)] = shape
+    return shapes
+
+
+def prepare(mod):
+    """Fold BatchNorm into convolutions and decompose inference-only ops (before any fusion)."""
+    from tvm import relax
+
+    mod = relax.transform.FoldBatchnormToConv2D()(mod)
+    mod = relax.transform.DecomposeOpsForInference()(mod)
+    return relax.transform.CanonicalizeBindings()(mod)
+
+
+def fuse(mod):
+    """Legalize and fuse a prepared module, the form ``extract_tasks`` needs."""
+    from tvm import relax
+
+    return relax.get_pipeline("zero")(mod)
+
+
+def _onnx_reference(model_bytes: bytes, threads: int | None) -> Reference:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    return Reference("onnxruntime", lambda feeds: session.run(None, feeds)[0])
+
+
+def _from_onnx(name: str, model, shapes: dict[str, list[int]], source: str,
+               threads: int | None) -> Model:
+    import onnx
+    from tvm.relax.frontend.onnx import from_onnx
+
+    try:
+        onnx.checker.check_model(model)
+    except Exception as err:  # onnx raises ValidationError and friends
+        raise FischedError(f"invalid ONNX model {source}: {str(err).strip().splitlines()[0]}")
+    for inp in model.graph.input:  # apply shape overrides so references see the same shapes
+        if inp.name in shapes:
+            dims = inp.type.tensor_type.shape.dim
+            if len(dims) != len(shapes[inp.name]):
+                raise FischedError(f"input {inp.name!r} has rank {len(dims)}, "
+                                   f"shape given has rank {len(shapes[inp.name])}")
+            for dim, value in zip(dims, shapes[inp.name]):
+                dim.Clear()
+                dim.dim_value = value
+    inputs = sample_inputs(model)
+    shape_dict = {k: list(v.shape) for k, v in inputs.items()}
+    dtype_dict = {k: str(v.dtype) for k, v in inputs.items()}
+    try:
+        mod = from_onnx(model, shape_dict=shape_dict, dtype_dict=dtype_dict,
+                        keep_params_in_input=False)
+    except Exception as err:
+        msg = str(err).strip().splitlines()
+        raise FischedError(f"cannot import {source}: {msg[-1] if msg else type(err).__name__}")
+    return Model(name, prepare(mod), inputs, _onnx_reference(model.SerializeToString(), threads),
+                 source)
+
+
+def _from_torch(spec: str, shapes: dict[str, list[int]], threads: int | None) -> Model:
+    try:
+        import torch
+        from tvm.relax.frontend.torch import from_exported_program
+    except ImportError:
+        raise FischedError("torch models need torch: pip install 'fisched[torch]'") from None
+    module_name, _, factory_name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name)
+    except (ImportError, AttributeError) as err:
+        raise FischedError(f"cannot load torch factory {spec!r}: {err}") from None
+    if not shapes:
+        raise FischedError(f"torch model {spec!r} needs --input-shape (e.g. 1,3,224,224)")
+    net = factory().eval()
+    rng = np.random.default_rng(0)
+    inputs = {(k if not k.isdigit() else f"input{k}"): rng.standard_normal(v).astype(np.float32)
+              for k, v in shapes.items()}
+    args = tuple(torch.from_numpy(a) for a in inputs.values())
+    try:
+        exported = torch.export.export(net, args)
+        mod = from_exported_program(exported, keep_params_as_input=False,
+                                    unwrap_unit_return_tuple=True)
+    except Exception as err:
+        msg = str(err).strip().splitlines()
+        raise FischedError(f"cannot import torch model {spec}: {msg[-1] if msg else err!r}")
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if threads:
+            torch.set_num_threads(threads)
+        with torch.no_grad():
+            out = net(*(torch.from_numpy(a) for a in feeds.values()))
+        return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
+
+    return Model(model_name(spec), prepare(mod), inputs, Reference("torch", run), spec)
+
+
+def model_name(spec: str) -> str:
+    """The name a model spec loads under (zoo name, file stem or factory name), without loading."""
+    if spec in ZOO:
+        return spec
+    if ":" in spec and not spec.endswith(".onnx") and not Path(spec).exists():
+        return spec.rpartition(":")[2]
+    return Path(spec).stem
+
+
+def load_model(spec: str, input_shapes: list[str] | None = None,
+               threads: int | None = None) -> Model:
+    """Load a zoo name, an ``.onnx`` path or a ``package.module:factory`` torch spec.
+
+    ``threads`` sets the reference framework's thread count so comparisons are like for like.
+    """
+    shapes = parse_shapes(input_shapes)
+    if spec in ZOO:
+        return _from_onnx(spec, ZOO[spec](), shapes, f"zoo:{spec}", threads)
+    path = Path(spec)
+    if spec.endswith(".onnx") or path.exists():
+        import onnx
+        from google.protobuf.message import DecodeError
+
+        if not path.is_file():
+            raise FischedError(f"model file not found: {spec}")
+        if not os.access(path, os.R_OK):
+            raise FischedError(f"model file not readable: {spec}")
+        try:
+            model = onnx.load(str(path))
+        except (DecodeError, ValueError, RuntimeError, OSError) as err:
+            raise FischedError(f"malformed ONNX file {spec}: {str(err).strip()[:200]}") from None
+        if not model.graph.node:
+            raise FischedError(f"malformed ONNX file {spec}: the graph has no nodes")
+        return _from_onnx(path.stem, model, shapes, str(path), threads)
+    if ":" in spec:
+        return _from_torch(spec, shapes, threads)
+    raise FischedError(f"unknown model {spec!r}: not a zoo name ({', '.join(ZOO)}), "
+                       "an .onnx file, or a torch package.module:factory")

@@ -1,0 +1,90 @@
+"""Latency of compiled models and of the reference framework, with a numerical check."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Latency:
+    """Per-run latencies in milliseconds, summarized as a median with its spread."""
+
+    name: str
+    runs_ms: list[float]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def spread_ms(self) -> tuple[float, float]:
+        """10th and 90th percentile (min and max when there are few runs)."""
+        runs = sorted(self.runs_ms)
+        lo = runs[int(0.1 * (len(runs) - 1))]
+        hi = runs[int(round(0.9 * (len(runs) - 1)))]
+        return lo, hi
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "median_ms": self.median_ms, "spread_ms": list(self.spread_ms)}
+
+
+def time_callable(name: str, fn: Callable[[], object], budget_s: float = 10.0,
+                  min_runs: int = 3, max_runs: int = 50) -> Latency:
+    """Warm up once, then repeat ``fn`` as many times as fit in ``budget_s`` (within bounds)."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    runs = int(max(min_runs, min(max_runs, budget_s / max(first, 1e-6))))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return Latency(name, times)
+
+
+class VMRunner:
+    """A compiled Relax executable loaded on the CPU, called with numpy inputs."""
+
+    def __init__(self, executable) -> None:
+        import tvm
+        from tvm import relax
+
+        if isinstance(executable, str):
+            executable = tvm.runtime.load_module(executable)
+        self.device = tvm.cpu()
+        self.vm = relax.VirtualMachine(executable, self.device)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        import tvm
+
+        args = [tvm.runtime.tensor(v, self.device) for v in inputs.values()]
+        out = self.vm["main"](*args)
+        while not hasattr(out, "numpy"):  # tuples of one output
+            out = out[0]
+        return out.numpy()
+
+    def timer(self, inputs: dict[str, np.ndarray]) -> Callable[[], object]:
+        """A zero-argument call with inputs already on the device, for timing."""
+        import tvm
+
+        args = [tvm.runtime.tensor(v, self.device) for v in inputs.values()]
+        main = self.vm["main"]
+
+        def call():
+            out = main(*args)
+            self.device.sync()
+            return out
+
+        return call
+
+
+def max_relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| / max |expected|: scale-free, robust to near-zero elements."""
+    scale = float(np.max(np.abs(expected))) or 1.0
+    return float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale

@@ -1,0 +1,46 @@
+"""Provenance stamped into every artifact fisched writes."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(target=None) -> dict:
+    """TVM version, target, CPU model, command line, date and git revision."""
+    import tvm
+
+    from . import __version__
+
+    return {
+        "fisched": __version__,
+        "tvm": tvm.__version__,
+        "target": str(target) if target is not None else None,
+        "cpu": _cpu_model(),
+        "command": " ".join(sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git": _git_revision(),
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,66 @@
+"""Compilation targets: detect the host CPU so kernels use its vector units (AVX2/FMA on x86)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import psutil
+
+from .errors import FischedError
+
+
+def host_cpu() -> str:
+    """The LLVM name of this machine's CPU (e.g. ``znver3``); LLVM here rejects ``mcpu=native``."""
+    from tvm.target import codegen
+
+    return str(codegen.llvm_get_system_cpu())
+
+
+def default_num_cores() -> int:
+    """Cores tuning and inference may use: TVM_NUM_THREADS if set, else the physical cores."""
+    env = os.environ.get("TVM_NUM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def make_target(spec: str | dict | None = None):
+    """A ``tvm.target.Target`` from a JSON object string, a dict, or None (this host).
+
+    An ``llvm`` target with neither ``mcpu`` nor ``mtriple`` is taken to mean this host, so the
+    detected CPU is filled in; without it LLVM emits generic x86-64 code with no AVX2.
+    """
+    import tvm
+
+    if spec is None:
+        spec = {"kind": "llvm"}
+    elif isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as err:
+            raise FischedError(f"bad target: {spec!r} is not a JSON object ({err.msg})") from None
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise FischedError(f"bad target: expected a JSON object with a 'kind', got {spec!r}")
+    spec = dict(spec)
+    if spec["kind"] == "llvm":
+        if "mcpu" not in spec and "mtriple" not in spec:
+            spec["mcpu"] = host_cpu()
+        spec.setdefault("num-cores", default_num_cores())
+    try:
+        return tvm.target.Target(spec)
+    except Exception as err:  # TVM raises several types; all mean the same to a user
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise FischedError(f"bad target {json.dumps(spec)}: {first}") from None
+
+
+def num_cores(target) -> int:
+    """The ``num-cores`` a target declares, or this host's default."""
+    value = target.attrs.get("num-cores")
+    return int(value) if value else default_num_cores()
+
+
+def describe(target) -> str:
+    """A short human description, e.g. ``llvm znver3, 2 cores``."""
+    mcpu = target.attrs.get("mcpu", "generic")
+    return f"{target.kind.name} {mcpu}, {num_cores(target)} cores"

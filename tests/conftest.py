@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny ONNX model that tunes in seconds, and the host target."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+os.environ.setdefault("TVM_NUM_THREADS", "2")
+
+
+def tiny_onnx_model() -> onnx.ModelProto:
+    """Conv-BN-ReLU, global pool and a dense layer: three or four small tuning tasks."""
+    from fisched.zoo import GraphBuilder
+
+    g = GraphBuilder(seed=1)
+    x = g.conv_bn("input", 4, 8, 3)
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    w = g.const(g.rng.normal(0, 0.5, (8, 10)).astype(np.float32))
+    y = g.op("MatMul", [x, w])
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 16, 16])
+    return g.model([inp], y, [1, 10], "tiny")
+
+
+@pytest.fixture()
+def tiny_onnx(tmp_path):
+    path = tmp_path / "tiny.onnx"
+    onnx.save(tiny_onnx_model(), str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def target():
+    from fisched.target import make_target
+
+    return make_target(None)

@@ -1,0 +1,102 @@
+"""Model input paths and the one-line errors a user gets for bad input."""
+
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from fisched.cli import main
+from fisched.compile import compile_untuned
+from fisched.errors import FischedError
+from fisched.frontend import load_model, parse_shapes
+from fisched.measure import VMRunner, max_relative_error
+
+
+def test_onnx_file_loads_with_reference(tiny_onnx, target):
+    model = load_model(str(tiny_onnx))
+    assert model.name == "tiny"
+    assert model.reference.name == "onnxruntime"
+    out = VMRunner(compile_untuned(model, target))(model.inputs)
+    assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-5
+
+
+def test_onnx_with_external_data(tmp_path, target):
+    from conftest import tiny_onnx_model
+
+    path = tmp_path / "ext.onnx"
+    onnx.save(tiny_onnx_model(), str(path), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="ext.data", size_threshold=0)
+    assert (tmp_path / "ext.data").exists()
+    model = load_model(str(path))
+    out = VMRunner(compile_untuned(model, target))(model.inputs)
+    assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-5
+
+
+def test_parse_shapes():
+    assert parse_shapes(["x=1,3,8,8", "2,4"]) == {"x": [1, 3, 8, 8], "1": [2, 4]}
+    with pytest.raises(FischedError):
+        parse_shapes(["x=1,a"])
+    with pytest.raises(FischedError):
+        parse_shapes(["x=1,0"])
+
+
+def _unsupported_op_model(path):
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("case", ["missing", "malformed", "empty", "unsupported-op",
+                                  "unknown-spec", "bad-torch-factory"])
+def test_bad_model_is_one_line_and_nonzero(case, tmp_path, capsys):
+    spec = {"missing": str(tmp_path / "nope.onnx"), "malformed": str(tmp_path / "bad.onnx"),
+            "empty": str(tmp_path / "empty.onnx"), "unsupported-op": str(tmp_path / "op.onnx"),
+            "unknown-spec": "no_such_model", "bad-torch-factory": "no_such_pkg.mod:make"}[case]
+    if case == "malformed":
+        (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage that is not protobuf\xff\xff")
+    if case == "empty":
+        (tmp_path / "empty.onnx").write_bytes(b"")
+    if case == "unsupported-op":
+        _unsupported_op_model(tmp_path / "op.onnx")
+    code = main(["tune", spec, "--trials", "4", "--workdir", str(tmp_path / "w")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0
+    assert err[-1].startswith("fisched: error:")
+    assert len([line for line in err if line.startswith("fisched: error")]) == 1
+    assert not (tmp_path / "w" / "database_tuning_record.json").exists()
+
+
+def test_bad_target_on_cli(capsys, tmp_path):
+    code = main(["tune", "bert", "--target", '{"kind": "llvm", "mcpu": 7, "num-cores": "x"}',
+                 "--workdir", str(tmp_path)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().startswith("fisched: error: bad target")
+
+
+@pytest.mark.parametrize("trials", ["0", "-3"])
+def test_nonpositive_trials(trials, capsys, tmp_path):
+    assert main(["tune", "bert", "--trials", trials, "--workdir", str(tmp_path)]) == 2
+    assert "--trials must be positive" in capsys.readouterr().err
+
+
+def test_torch_factory(tmp_path, monkeypatch, target):
+    torch = pytest.importorskip("torch")
+    (tmp_path / "tinynet.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),\n"
+        "        torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 5))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = load_model("tinynet:make", ["1,3,8,8"])
+    assert model.name == "make" and model.reference.name == "torch"
+    out = VMRunner(compile_untuned(model, target))(model.inputs)
+    assert out.shape == (1, 5)
+    assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-5
+    sys.modules.pop("tinynet", None)

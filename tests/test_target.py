@@ -1,0 +1,33 @@
+import json
+
+import pytest
+
+from fisched.errors import FischedError
+from fisched.target import host_cpu, make_target, num_cores
+
+
+def test_host_target_gets_detected_cpu():
+    target = make_target(None)
+    assert target.kind.name == "llvm"
+    assert target.attrs["mcpu"] == host_cpu()
+    assert host_cpu() not in ("", "generic")
+    assert num_cores(target) >= 1
+
+
+def test_explicit_settings_are_kept():
+    target = make_target(json.dumps({"kind": "llvm", "mcpu": "skylake", "num-cores": 3}))
+    assert target.attrs["mcpu"] == "skylake"
+    assert num_cores(target) == 3
+
+
+def test_cross_target_does_not_get_host_cpu():
+    target = make_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu"})
+    assert "mcpu" not in target.attrs
+
+
+@pytest.mark.parametrize("spec", ["{not json", '"llvm"', '{"kind": "no-such-kind"}',
+                                  '{"kind": "llvm", "num-cores": "many"}'])
+def test_bad_target_is_one_clear_error(spec):
+    with pytest.raises(FischedError) as err:
+        make_target(spec)
+    assert "target" in str(err.value) and "\n" not in str(err.value)

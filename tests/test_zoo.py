@@ -1,0 +1,32 @@
+"""The built-in models: valid ONNX, and TVM's import computes what ONNX Runtime computes."""
+
+import numpy as np
+import pytest
+
+from fisched.compile import compile_untuned
+from fisched.frontend import load_model
+from fisched.measure import VMRunner, max_relative_error
+from fisched.zoo import ZOO
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_model_builds_and_runs_in_onnxruntime(name):
+    model = load_model(name)
+    out = model.reference.run(model.inputs)
+    assert np.all(np.isfinite(out))
+    assert "batch_norm" not in model.mod.script()  # folded into the convolutions
+
+
+def test_zoo_is_deterministic():
+    a = load_model("bert").reference
+    m = load_model("bert")
+    np.testing.assert_array_equal(a.run(m.inputs), m.reference.run(m.inputs))
+
+
+@pytest.mark.parametrize("name", ["bert", "resnet18"])
+def test_zoo_model_matches_onnxruntime_numerically(name, target):
+    model = load_model(name)
+    out = VMRunner(compile_untuned(model, target))(model.inputs)
+    expected = model.reference.run(model.inputs)
+    assert out.shape == expected.shape
+    assert max_relative_error(out, expected) < 1e-4
