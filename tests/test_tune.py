@@ -93,14 +93,14 @@ def test_kill_and_resume_loses_no_record(tiny_onnx, tmp_path):
     """kill -9 mid-run, then the same command: every record written before the kill survives,
     and the run completes its budget."""
     wd = tmp_path / "w"
-    cmd = [sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx), "--trials", "12",
+    cmd = [sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx), "--trials", "8",
            "--trials-per-iter", "2", "--workdir", str(wd), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     records = wd / RECORD_FILE
     deadline = time.time() + 600
     while time.time() < deadline:
-        if records.exists() and len(records.read_text().splitlines()) >= 3:
+        if records.exists() and len(records.read_text().splitlines()) >= 2:
             break
         if proc.poll() is not None:
             pytest.fail("tune finished before it could be killed")
@@ -108,11 +108,11 @@ def test_kill_and_resume_loses_no_record(tiny_onnx, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = [line for line in records.read_text().splitlines() if line.strip()]
-    assert 3 <= len(before) < 12
+    assert 2 <= len(before) < 8
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     after = [line for line in records.read_text().splitlines() if line.strip()]
     assert after[:len(before)] == before
-    assert len(after) >= 12
+    assert len(after) >= 8
     report = json.loads((wd / "report.json").read_text())
     assert report["this_run"]["trials_before"] == len(before)
