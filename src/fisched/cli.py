@@ -121,6 +121,24 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def cmd_dataset_build(args) -> int:
+    from .dataset import build_dataset, describe
+
+    out = Path(args.output)
+    ds = build_dataset(args.databases, progress=not args.quiet)
+    ds.save(out)
+    print(describe(ds))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_dataset_info(args) -> int:
+    from .dataset import describe, load_dataset
+
+    print(describe(load_dataset(args.dataset), args.plot))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
@@ -162,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("dataset", help="build or inspect a cost-model dataset")
+    dsub = p.add_subparsers(dest="dataset_command", required=True)
+    q = dsub.add_parser("build", help="replay records of workdirs into a dataset file")
+    q.add_argument("databases", nargs="+", help="workdirs holding MetaSchedule databases")
+    q.add_argument("-o", "--output", required=True, help="dataset file (.npz)")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.set_defaults(func=cmd_dataset_build)
+    q = dsub.add_parser("info", help="counts, label skew, constant features")
+    q.add_argument("dataset")
+    q.add_argument("--plot", default=None, help="write the label histogram to this PNG")
+    q.set_defaults(func=cmd_dataset_info)
     return parser
 
 

@@ -143,7 +143,8 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
 def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str = "xgb",
          seed: int | None = 0, num_trials_per_iter: int | None = None, progress: bool = True,
          rpc_tracker: str | None = None, rpc_key: str | None = None,
-         cost_model_obj=None, strategy: str = "evolutionary") -> TuneResult:
+         cost_model_obj=None, strategy: str = "evolutionary",
+         callbacks: tuple = ()) -> TuneResult:
     """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks."""
     if trials <= 0:
         raise FischedError(f"--trials must be positive, got {trials}")
@@ -169,7 +170,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     start = time.time()
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
-                         callbacks=[callback], rpc_tracker=rpc_tracker, rpc_key=rpc_key)
+                         callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key)
     callback.bar.close()
     return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
                       profile)
