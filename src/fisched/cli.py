@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .errors import FischedError
 
 log = logging.getLogger("fisched")
@@ -139,6 +141,59 @@ def cmd_dataset_info(args) -> int:
     return 0
 
 
+def cmd_importance(args) -> int:
+    from .dataset import constant_features, load_dataset
+    from .importance import SCORES, FeatureSelection, feature_importance, importance_table
+    from .plots import importance_plots
+    from .provenance import provenance
+
+    ds = load_dataset(args.dataset)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    scores = feature_importance(ds, seed=args.seed, labels=args.labels)
+    table = importance_table(scores, by=args.by)
+    (out / "importance.json").write_text(json.dumps(
+        {"dataset": args.dataset, "by": args.by, "labels": args.labels, "features": table,
+         "provenance": provenance()}, indent=2))
+    lines = [f"{'rank':>4}  {'feature':<36} {'group':<16} " + " ".join(f"{k:>11}" for k in SCORES)]
+    lines += [f"{r['rank']:>4}  {r['name']:<36} {r['group']:<16} "
+              + " ".join(f"{r[k + '_share']:>11.4f}" for k in SCORES) for r in table]
+    (out / "importance.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:args.top + 1]))
+    print(f"(shares of each score's total; full table in {out / 'importance.txt'})")
+    for path in importance_plots(table, out, by=args.by):
+        print(f"plot: {path}")
+    constant = np.zeros(len(table), bool)
+    constant[constant_features(ds)[0]] = True
+    policy, _, param = args.select.partition(":")
+    sel = FeatureSelection(policy, float(param or 0), args.by).fit(scores[args.by], constant)
+    sel.save(out / "selection.json", provenance())
+    print(f"selection {args.select} by {args.by}: {len(sel.indices_)} of {len(table)} features "
+          f"-> {out / 'selection.json'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .dataset import load_dataset
+    from .evaluate import default_configs, evaluate, results_table
+    from .plots import dims_curve
+    from .provenance import provenance
+
+    ds = load_dataset(args.dataset)
+    results = evaluate(ds, default_configs(args.sweep_labels), folds=args.folds, seed=args.seed,
+                       progress=not args.quiet)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"dataset": args.dataset, "folds": args.folds, "seed": args.seed,
+                               "programs": ds.n_programs, "tasks": len(ds.tasks),
+                               "results": results, "provenance": provenance()}, indent=2))
+    table = results_table(results)
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(f"wrote {out}, {out.with_suffix('.md')}, {dims_curve(results, out.with_suffix('.png'))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
@@ -192,6 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("dataset")
     q.add_argument("--plot", default=None, help="write the label histogram to this PNG")
     q.set_defaults(func=cmd_dataset_info)
+
+    p = sub.add_parser("importance", help="rank the 164 features; plots and a selection")
+    p.add_argument("dataset")
+    p.add_argument("-o", "--output", default="results/importance")
+    p.add_argument("--by", default="total_gain", help="score that ranks and selects: "
+                   "gain, total_gain, weight, cover, shap, permutation")
+    p.add_argument("--labels", default="stock", help="label strategy of the analysed model")
+    p.add_argument("--select", default="cumulative:0.95",
+                   help="selection policy:param, e.g. cumulative:0.95, top-k:48, threshold:0.005")
+    p.add_argument("--top", type=int, default=20, help="rows to print")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_importance)
+
+    p = sub.add_parser("evaluate", help="leave-task-out comparison of selections and labels")
+    p.add_argument("dataset")
+    p.add_argument("-o", "--output", default="results/evaluate.json")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--sweep-labels", default="rank", help="labels of the dimension sweep")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

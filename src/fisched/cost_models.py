@@ -20,8 +20,15 @@ def _random(num_cores: int, seed: int | None):
     return ms.cost_model.RandomModel(seed=seed)
 
 
-COST_MODELS: dict[str, Callable] = {"xgb": _xgb, "random": _random}
-"""Name -> factory(num_cores, seed). ``xgb`` is stock MetaSchedule's XGBModel."""
+def _fi(num_cores: int, seed: int | None):
+    from .fi_model import default_fi_model
+
+    return default_fi_model(num_cores, seed)
+
+
+COST_MODELS: dict[str, Callable] = {"xgb": _xgb, "random": _random, "fi": _fi}
+"""Name -> factory(num_cores, seed). ``xgb`` is stock MetaSchedule's XGBModel; ``fi`` is
+fisched's FeatureImportanceModel with the shipped selection."""
 
 
 def make_cost_model(name: str, num_cores: int, seed: int | None = None):

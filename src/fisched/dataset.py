@@ -127,11 +127,13 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
 
     source = meta.get("source", "")
     spec = source[4:] if source.startswith("zoo:") else source
-    try:
-        tasks = extract(load_model(spec, meta_input_shapes(meta)), target)
-    except FischedError as err:
-        log.warning("%s: cannot re-extract tasks of %s (%s); weights unknown", db_dir, spec, err)
-        tasks = []
+    tasks = []
+    if spec:
+        try:
+            tasks = extract(load_model(spec, meta_input_shapes(meta)), target)
+        except FischedError as err:
+            log.warning("%s: cannot re-extract tasks of %s (%s); weights unknown", db_dir, spec,
+                        err)
     table = []
     for k, workload in enumerate(workloads):
         match = next((t for t in tasks if structural_equal(t.mod, workload.mod)), None)
@@ -157,8 +159,12 @@ def meta_input_shapes(meta: dict) -> list[str]:
     return [f"{k}={','.join(map(str, v[0]))}" for k, v in meta.get("inputs", {}).items()]
 
 
-def build_dataset(db_dirs: list[str | Path], progress: bool = True) -> Dataset:
-    """Replay every record of the given workdirs and extract its per-store feature rows."""
+def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None) -> Dataset:
+    """Replay every record of the given workdirs and extract its per-store feature rows.
+
+    A workdir tuned by fisched carries its target and model (task names and weights); a plain
+    MetaSchedule workdir is read too, with ``target`` (default: this host) and unnamed tasks.
+    """
     from tqdm import tqdm
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
@@ -174,8 +180,12 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True) -> Dataset:
     for db_dir in map(Path, db_dirs):
         if not (db_dir / "database_tuning_record.json").exists():
             raise FischedError(f"{db_dir} holds no MetaSchedule database")
-        meta = read_meta(db_dir)
-        target = make_target(meta["target"])
+        if (db_dir / "fisched.json").exists():
+            meta = read_meta(db_dir)
+            target = make_target(meta["target"])
+        else:
+            meta = {"model": db_dir.name}
+            target = target if target is not None else make_target(None)
         records = open_database(db_dir).get_all_tuning_records()
         workloads, by_workload = [], {}
         for rec in records:

@@ -1,0 +1,139 @@
+"""Leave-task-out evaluation of cost-model configurations (selection x labels).
+
+Tasks are split into K folds; every configuration is trained on the programs of K-1 folds and
+scored on the tasks of the held-out fold, so a task is never seen in training when it is scored.
+Feature selections are fitted on the training folds only (importance from a stock-labelled
+model trained on them), never on the held-out tasks. Failed programs are trained on (label 0) but
+not scored: the metrics rank measured programs, as TenSet's do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dataset import Dataset, constant_features
+from .features import N_FEATURES
+from .importance import FeatureSelection, fit_model, pairwise_accuracy
+from .labels import labels_for
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    policy: str = "all"
+    param: float = 0.0
+    labels: str = "stock"
+
+
+def default_configs(sweep_labels: str = "rank") -> list[Config]:
+    configs = [Config("stock"), Config("select-cum95", "cumulative", 0.95),
+               Config("select-cum99", "cumulative", 0.99)]
+    configs += [Config(f"relabel-{lab}", labels=lab)
+                for lab in ("rank", "rank-w", "power", "log", "quantile")]
+    configs += [Config(f"cum95+{lab}", "cumulative", 0.95, lab) for lab in ("rank", "log")]
+    configs += [Config(f"top{k}+{sweep_labels}", "top-k", k, sweep_labels)
+                for k in (164, 128, 96, 64, 48, 32, 16)]
+    configs += [Config(f"top{k}+stock", "top-k", k, "stock") for k in (64, 32, 16)]
+    return configs
+
+
+def topk_score(pred, latency, task_id, weight, k: int) -> float:
+    """TenSet's top-k score: sum(w * best) / sum(w * best of the top-k predicted)."""
+    num = den = 0.0
+    for t in np.unique(task_id):
+        sel = np.flatnonzero(task_id == t)
+        chosen = sel[np.argsort(-pred[sel], kind="stable")[:k]]
+        num += weight[t] * latency[sel].min()
+        den += weight[t] * latency[chosen].min()
+    return num / den if den else float("nan")
+
+
+def average_peak(pred, latency, task_id, n: int = 32) -> float:
+    """MetaSchedule's average-peak@n, averaged over tasks."""
+    scores = []
+    for t in np.unique(task_id):
+        sel = np.flatnonzero(task_id == t)
+        ys = latency[sel].min() / latency[sel]
+        top = ys[np.argsort(-pred[sel], kind="stable")[:n]]
+        scores.append(float(np.mean(np.maximum.accumulate(top) / ys.max())))
+    return float(np.mean(scores))
+
+
+def task_folds(ds: Dataset, k: int, seed: int) -> list[np.ndarray]:
+    tasks = np.random.default_rng(seed).permutation(np.unique(ds.task_id))
+    return [np.asarray(sorted(f)) for f in np.array_split(tasks, k)]
+
+
+def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
+             progress: bool = True, **model_kw) -> dict:
+    """Metrics per configuration, per model and overall; see module docstring."""
+    from tqdm import tqdm
+
+    constant = np.zeros(N_FEATURES, bool)
+    constant[constant_features(ds)[0]] = True
+    weights = np.array([t["weight"] or 1.0 for t in ds.tasks])
+    models = [t["model"] for t in ds.tasks]
+    lat = ds.latency
+    preds = {c.name: np.full(ds.n_programs, np.nan) for c in configs}
+    label_pred = {c.name: np.full(ds.n_programs, np.nan) for c in configs}
+    cost = {c.name: {"train_s": 0.0, "predict_s": 0.0, "predicted": 0, "dims": []}
+            for c in configs}
+    bar = tqdm(total=folds * len(configs), desc="evaluate", disable=not progress)
+    for held_tasks in task_folds(ds, folds, seed):
+        held = np.flatnonzero(np.isin(ds.task_id, held_tasks))
+        train = np.flatnonzero(~np.isin(ds.task_id, held_tasks))
+        stock = fit_model(ds, train, **model_kw)
+        gain = stock.booster_.get_score(importance_type="total_gain")
+        scores = np.array([gain.get(f"f{i}", 0.0) for i in range(N_FEATURES)])
+        hsub = ds.subset(held)
+        for c in configs:
+            sel = FeatureSelection(c.policy, c.param).fit(scores, constant)
+            model = stock if (c.policy == "all" and c.labels == "stock") else \
+                fit_model(ds, train, sel.indices_, c.labels, **model_kw)
+            start = time.perf_counter()
+            p = model.predict(sel.transform(hsub.features), hsub.row_ptr)
+            cost[c.name]["predict_s"] += time.perf_counter() - start
+            cost[c.name]["predicted"] += len(held)
+            cost[c.name]["train_s"] += model.train_seconds_ / folds
+            cost[c.name]["dims"].append(len(sel.indices_))
+            preds[c.name][held] = p
+            bar.update()
+    bar.close()
+    valid = np.isfinite(lat)
+    results = {}
+    for c in configs:
+        p = preds[c.name]
+        y, _ = labels_for(lat, ds.task_id, c.labels)
+        per_model = {}
+        for m in sorted(set(models)):
+            sel = valid & np.isin(ds.task_id, [i for i, mm in enumerate(models) if mm == m])
+            per_model[m] = {f"top{k}": topk_score(p[sel], lat[sel], ds.task_id[sel], weights, k)
+                            for k in (1, 5)}
+        results[c.name] = {
+            "policy": c.policy, "param": c.param, "labels": c.labels,
+            "dims": float(np.mean(cost[c.name]["dims"])),
+            "top1": float(np.mean([v["top1"] for v in per_model.values()])),
+            "top5": float(np.mean([v["top5"] for v in per_model.values()])),
+            "pairwise": pairwise_accuracy(p[valid], lat[valid], ds.task_id[valid]),
+            "avg_peak32": average_peak(p[valid], lat[valid], ds.task_id[valid]),
+            "rmse_label_space": float(np.sqrt(np.mean((p - y) ** 2))),
+            "train_s": cost[c.name]["train_s"],
+            "predict_s_per_10k": cost[c.name]["predict_s"] / cost[c.name]["predicted"] * 1e4,
+            "per_model": per_model,
+        }
+    return results
+
+
+def results_table(results: dict) -> str:
+    header = ["config", "dims", "top-1", "top-5", "pairwise", "peak@32", "train s",
+              "pred s/10k"]
+    rows = [[name, f"{r['dims']:.0f}", f"{r['top1']:.3f}", f"{r['top5']:.3f}",
+             f"{r['pairwise']:.3f}", f"{r['avg_peak32']:.3f}", f"{r['train_s']:.2f}",
+             f"{r['predict_s_per_10k']:.3f}"] for name, r in results.items()]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *map(line, rows)])

@@ -1,0 +1,163 @@
+"""``FeatureImportanceModel``: a MetaSchedule cost model on importance-selected features with
+reassigned labels, optionally warm-started from a prior dataset.
+
+It is a ``PyCostModel``, so it goes wherever ``XGBModel`` goes (``tune_tasks``, ``tune_relax``,
+``fisched tune --cost-model fi``). Like ``XGBModel`` it extracts MetaSchedule's 164 per-store
+features, keeps per-task groups of (rows, latency) and trains pack-sum XGBoost; unlike it, it
+trains on the selected columns only and on labels from a fisched label strategy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .features import N_FEATURES
+from .labels import get_label_fn
+from .packsum import PackSumXGB
+
+log = logging.getLogger("fisched")
+
+
+def _latency(result) -> float:
+    if result.error_msg is not None or not result.run_secs:
+        return float("inf")
+    secs = [float(s) for s in result.run_secs]
+    return float(np.mean(secs)) if max(secs) < 1e9 else float("inf")
+
+
+def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 0,
+                  **kw):
+    """Build the model (import of MetaSchedule deferred so this module loads cheaply)."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_hash
+
+    from .dataset import Dataset, load_dataset
+    from .importance import FeatureSelection
+
+    @derived_object
+    class FeatureImportanceModel(ms.cost_model.PyCostModel):
+        """Pack-sum XGBoost on selected features with reassigned labels."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            sel = selection
+            if isinstance(sel, (str, Path)):
+                sel = FeatureSelection.load(sel)
+            self.selection = sel
+            self.columns = (np.arange(N_FEATURES) if sel is None else sel.indices_)
+            self.labels = labels
+            get_label_fn(labels)  # fail now on a bad name
+            self.extractor = ms.feature_extractor.PerStoreFeature()
+            self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
+            self.prior: list[tuple[list, list]] = []
+            prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
+            if isinstance(prior_ds, Dataset):
+                lat = prior_ds.latency
+                for t in np.unique(prior_ds.task_id):
+                    idx = np.flatnonzero(prior_ds.task_id == t)
+                    self.prior.append(([prior_ds.rows(i) for i in idx], lat[idx].tolist()))
+            self.booster = None
+            self.seed = seed
+            self.model_kw = kw
+            self.trainings = 0
+            if self.prior:
+                self._train()
+
+        # -- training ----------------------------------------------------------------
+        def _training_set(self):
+            rows, ptr, ys, ws = [], [0], [], []
+            fn = get_label_fn(self.labels)
+            for prog_rows, lats in [*self.prior, *self.groups.values()]:
+                y, w = fn(np.asarray(lats, float))
+                for r in prog_rows:
+                    rows.append(r[:, self.columns])
+                    ptr.append(ptr[-1] + len(r))
+                ys.append(y)
+                ws.append(w)
+            return (np.concatenate(rows) if rows else np.zeros((0, len(self.columns))),
+                    np.asarray(ptr), np.concatenate(ys), np.concatenate(ws))
+
+        def _train(self) -> None:
+            rows, ptr, y, w = self._training_set()
+            if len(y) < 2 or not np.any(w > 0):
+                return
+            self.booster = PackSumXGB(seed=self.seed, **self.model_kw).fit(rows, ptr, y, w)
+            self.trainings += 1
+
+        # -- PyCostModel interface ---------------------------------------------------
+        def update(self, context, candidates, results) -> None:
+            if not candidates:
+                return
+            key = str(structural_hash(context.mod))  # one group per task
+            feats = [f.numpy() for f in self.extractor.extract_from(context, candidates)]
+            group = self.groups.setdefault(key, [[], []])
+            group[0].extend(feats)
+            group[1].extend(_latency(r) for r in results)
+            self._train()
+
+        def predict(self, context, candidates) -> np.ndarray:
+            if self.booster is None:
+                return np.random.default_rng(self.seed).uniform(size=len(candidates))
+            feats = [f.numpy() for f in self.extractor.extract_from(context, candidates)]
+            ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
+            rows = np.concatenate(feats)[:, self.columns] if feats else \
+                np.zeros((0, len(self.columns)))
+            return self.booster.predict(rows, ptr)
+
+        def save(self, path: str) -> None:
+            """A directory holding the booster, the measured groups and the settings."""
+            out = Path(path)
+            out.mkdir(parents=True, exist_ok=True)
+            arrays = {}
+            for k, (rows, lats) in enumerate(self.groups.values()):
+                arrays[f"rows{k}"] = np.concatenate(rows) if rows else np.zeros((0, N_FEATURES))
+                arrays[f"ptr{k}"] = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+                arrays[f"lat{k}"] = np.asarray(lats, float)
+            np.savez_compressed(out / "data.npz", **arrays)
+            (out / "settings.json").write_text(json.dumps(
+                {"columns": self.columns.tolist(), "labels": self.labels,
+                 "groups": list(self.groups), "trained": self.booster is not None}))
+            if self.booster is not None:
+                self.booster.booster_.save_model(str(out / "booster.json"))
+
+        def load(self, path: str) -> None:
+            import xgboost as xgb
+
+            src = Path(path)
+            settings = json.loads((src / "settings.json").read_text())
+            self.columns = np.asarray(settings["columns"], dtype=np.int64)
+            self.labels = settings["labels"]
+            with np.load(src / "data.npz") as z:
+                self.groups = {}
+                for k, key in enumerate(settings["groups"]):
+                    rows, ptr = z[f"rows{k}"], z[f"ptr{k}"]
+                    self.groups[key] = [[rows[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)],
+                                        z[f"lat{k}"].tolist()]
+            if settings["trained"]:
+                model = PackSumXGB(seed=self.seed, **self.model_kw)
+                model.booster_ = xgb.Booster()
+                model.booster_.load_model(str(src / "booster.json"))
+                model.n_features_ = len(self.columns)
+                self.booster = model
+            else:
+                self.booster = None
+
+    return FeatureImportanceModel()
+
+
+DEFAULT_SELECTION = Path(__file__).parent / "defaults" / "selection.json"
+
+
+def default_fi_model(num_cores: int, seed: int | None):
+    """``--cost-model fi``: the shipped selection (if present) and rank labels."""
+    selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
+    if selection is None:
+        log.warning("no shipped feature selection; fi uses all 164 features")
+    return make_fi_model(selection=selection, labels="rank", seed=seed or 0,
+                         nthread=num_cores)
+

@@ -1,0 +1,178 @@
+"""Feature importance of the pack-sum XGBoost cost model, and selections made from it.
+
+``feature_importance`` trains the model the way MetaSchedule does and reports, per feature:
+xgboost's gain, total_gain, weight and cover, the mean |SHAP| contribution per program
+(``pred_contribs``, summed over a program's rows), and permutation importance measured on tasks
+held out of training (drop in pairwise ranking accuracy when the column is shuffled).
+
+``FeatureSelection`` is a small scikit-learn-style object: settings in ``__init__``, learned
+indices in ``fit``, ``transform`` slices rows and refuses rows of another width.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset
+from .errors import FischedError
+from .features import FEATURE_GROUPS, FEATURE_NAMES, N_FEATURES
+from .labels import labels_for
+from .packsum import PackSumXGB
+
+SCORES = ("gain", "total_gain", "weight", "cover", "shap", "permutation")
+SELECTION_FORMAT = "fisched-selection"
+
+
+def task_split(ds: Dataset, held_out_share: float = 0.2, seed: int = 0):
+    """Programs of training tasks and of held-out tasks (whole tasks, never mixed)."""
+    rng = np.random.default_rng(seed)
+    tasks = np.unique(ds.task_id)
+    held = rng.choice(tasks, size=max(1, int(round(held_out_share * len(tasks)))), replace=False)
+    mask = np.isin(ds.task_id, held)
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def pairwise_accuracy(pred: np.ndarray, latency: np.ndarray, task_id: np.ndarray) -> float:
+    """Share of same-task program pairs with different latency that ``pred`` orders correctly
+    (higher score = faster; failed programs count as slowest)."""
+    right = total = 0
+    for t in np.unique(task_id):
+        sel = task_id == t
+        p, lat = pred[sel], latency[sel]
+        dl = np.sign(lat[:, None] - lat[None, :])  # +1 where i slower than j
+        dp = np.sign(p[None, :] - p[:, None])      # +1 where j scored higher than i
+        valid = (dl != 0) & ~(np.isinf(lat[:, None]) & np.isinf(lat[None, :]))
+        right += int(np.sum((dl == dp) & valid))
+        total += int(np.sum(valid))
+    return right / total if total else float("nan")
+
+
+def fit_model(ds: Dataset, programs: np.ndarray, columns: np.ndarray | None = None,
+              labels: str = "stock", **kw) -> PackSumXGB:
+    sub = ds.subset(programs)
+    y, w = labels_for(sub.latency, sub.task_id, labels)
+    rows = sub.features if columns is None else sub.features[:, columns]
+    return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w)
+
+
+def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,
+                       labels: str = "stock") -> dict[str, np.ndarray]:
+    """Every importance score per feature (arrays of length 164, zero for unused features)."""
+    import xgboost as xgb
+
+    train, held = task_split(ds, seed=seed)
+    model = fit_model(ds, train, labels=labels)
+    booster = model.booster_
+    out = {}
+    for kind in ("gain", "total_gain", "weight", "cover"):
+        scores = booster.get_score(importance_type=kind)
+        out[kind] = np.array([scores.get(f"f{i}", 0.0) for i in range(N_FEATURES)])
+    sub = ds.subset(train)
+    contribs = booster.predict(xgb.DMatrix(sub.features), pred_contribs=True)[:, :N_FEATURES]
+    per_program = np.add.reduceat(contribs, sub.row_ptr[:-1], axis=0)
+    out["shap"] = np.abs(per_program).mean(axis=0)
+    hsub = ds.subset(held)
+    base = pairwise_accuracy(model.predict(hsub.features, hsub.row_ptr), hsub.latency,
+                             hsub.task_id)
+    rng = np.random.default_rng(seed)
+    perm = np.zeros(N_FEATURES)
+    used = np.flatnonzero(out["weight"] > 0)
+    for i in used:
+        drops = []
+        for _ in range(permutation_repeats):
+            rows = hsub.features.copy()
+            rows[:, i] = rng.permutation(rows[:, i])
+            drops.append(base - pairwise_accuracy(model.predict(rows, hsub.row_ptr),
+                                                  hsub.latency, hsub.task_id))
+        perm[i] = float(np.mean(drops))
+    out["permutation"] = perm
+    return out
+
+
+@dataclass
+class FeatureSelection:
+    """Which feature columns the cost model keeps.
+
+    policy: ``all`` | ``nonconstant`` | ``cumulative`` (smallest top set holding ``param`` of
+    the total importance) | ``top-k`` (``param`` best) | ``threshold`` (importance coefficient,
+    a feature's share of the total, at least ``param``). Constant columns are always dropped
+    except by ``all``.
+    """
+
+    policy: str = "cumulative"
+    param: float = 0.95
+    score: str = "total_gain"
+
+    def fit(self, scores: np.ndarray, constant: np.ndarray | None = None) -> FeatureSelection:
+        scores = np.clip(np.asarray(scores, float), 0.0, None)
+        if len(scores) != N_FEATURES:
+            raise FischedError(f"expected {N_FEATURES} scores, got {len(scores)}")
+        keep_ok = np.ones(N_FEATURES, bool) if constant is None else ~np.asarray(constant, bool)
+        order = [i for i in np.argsort(-scores, kind="stable") if keep_ok[i]]
+        if self.policy == "all":
+            chosen = list(range(N_FEATURES))
+        elif self.policy == "nonconstant":
+            chosen = order
+        elif self.policy == "top-k":
+            chosen = order[:int(self.param)]
+        elif self.policy == "cumulative":
+            share = np.cumsum(scores[order]) / max(scores[order].sum(), 1e-30)
+            chosen = order[:int(np.searchsorted(share, self.param - 1e-12) + 1)]
+        elif self.policy == "threshold":
+            total = max(scores.sum(), 1e-30)
+            chosen = [i for i in order if scores[i] / total >= self.param]
+        else:
+            raise FischedError(f"unknown selection policy {self.policy!r}")
+        if not chosen:
+            raise FischedError(f"selection {self.policy}={self.param} keeps no feature")
+        self.indices_ = np.array(sorted(chosen), dtype=np.int64)
+        self.scores_ = scores[self.indices_]
+        return self
+
+    @property
+    def names_(self) -> list[str]:
+        return [FEATURE_NAMES[i] for i in self.indices_]
+
+    def transform(self, rows: np.ndarray) -> np.ndarray:
+        if rows.ndim != 2 or rows.shape[1] != N_FEATURES:
+            raise FischedError(f"selection expects rows of {N_FEATURES} features, "
+                               f"got shape {rows.shape}")
+        return rows[:, self.indices_]
+
+    def save(self, path: str | Path, provenance: dict | None = None) -> None:
+        data = {"format": SELECTION_FORMAT, "policy": self.policy, "param": self.param,
+                "score": self.score, "n_input": N_FEATURES, "indices": self.indices_.tolist(),
+                "names": self.names_, "scores": self.scores_.tolist(),
+                "provenance": provenance or {}}
+        Path(path).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSelection:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise FischedError(f"cannot read selection {path}: {err}") from None
+        if data.get("format") != SELECTION_FORMAT:
+            raise FischedError(f"{path} is not a fisched feature selection")
+        if data.get("n_input") != N_FEATURES:
+            raise FischedError(f"selection {path} was made for {data.get('n_input')} features, "
+                               f"this TVM extracts {N_FEATURES}")
+        sel = cls(data["policy"], data["param"], data["score"])
+        sel.indices_ = np.array(data["indices"], dtype=np.int64)
+        sel.scores_ = np.array(data["scores"])
+        return sel
+
+
+def importance_table(scores: dict[str, np.ndarray], by: str = "total_gain") -> list[dict]:
+    """Rows sorted by ``by``, each with every score normalized to a share of its total."""
+    order = np.argsort(-scores[by], kind="stable")
+    totals = {k: max(float(np.clip(v, 0, None).sum()), 1e-30) for k, v in scores.items()}
+    return [{"rank": r + 1, "index": int(i), "name": FEATURE_NAMES[i],
+             "group": FEATURE_GROUPS[i],
+             **{k: float(v[i]) for k, v in scores.items()},
+             **{f"{k}_share": max(float(v[i]), 0.0) / totals[k] for k, v in scores.items()}}
+            for r, i in enumerate(order)]

@@ -1,0 +1,99 @@
+"""Label strategies, feature selections and evaluation metrics: small, pure, checkable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fisched.errors import FischedError
+from fisched.evaluate import average_peak, topk_score
+from fisched.features import N_FEATURES
+from fisched.importance import FeatureSelection, pairwise_accuracy
+from fisched.labels import LABELS, labels_for, relabel_rank, relabel_stock
+
+LAT = np.array([2.0, 1.0, 4.0, np.inf, 8.0, 1.0])
+
+
+@pytest.mark.parametrize("name", list(LABELS))
+def test_every_strategy_orders_like_latency(name):
+    y, w = LABELS[name](LAT)
+    ok = np.isfinite(LAT)
+    assert y[~ok].tolist() == [0.0]  # failed programs get label 0
+    assert np.all((y >= 0) & (y <= 1)) and np.all(w >= 0)
+    assert y[1] == y[5] == y.max() == 1.0  # the fastest get the top label
+    lat_ok, y_ok = LAT[ok], y[ok]
+    for i in range(len(lat_ok)):
+        for j in range(len(lat_ok)):
+            if lat_ok[i] < lat_ok[j]:
+                assert y_ok[i] >= y_ok[j]
+
+
+def test_stock_is_metaschedule_normalized_throughput_weighted_by_itself():
+    y, w = relabel_stock(LAT)
+    np.testing.assert_allclose(y, [0.5, 1, 0.25, 0, 0.125, 1])
+    np.testing.assert_allclose(w, y)
+
+
+def test_rank_flattens_skewed_labels():
+    lat = np.concatenate([[1.0], np.full(99, 50.0) + np.arange(99)])  # one fast, 99 slow
+    ys, _ = relabel_stock(lat)
+    yr, wr = relabel_rank(lat)
+    assert np.median(ys) < 0.03 and abs(np.median(yr) - 0.5) < 0.02
+    assert np.all(wr == 1)
+
+
+def test_labels_are_per_task():
+    lat = np.array([1.0, 2.0, 100.0, 200.0])
+    y, _ = labels_for(lat, np.array([0, 0, 1, 1]), "stock")
+    np.testing.assert_allclose(y, [1, 0.5, 1, 0.5])
+
+
+def _scores():
+    s = np.zeros(N_FEATURES)
+    s[[3, 10, 20, 40]] = [50.0, 30.0, 15.0, 5.0]
+    return s
+
+
+def test_selection_policies():
+    s = _scores()
+    assert FeatureSelection("cumulative", 0.8).fit(s).indices_.tolist() == [3, 10]
+    assert FeatureSelection("cumulative", 0.95).fit(s).indices_.tolist() == [3, 10, 20]
+    assert FeatureSelection("top-k", 2).fit(s).indices_.tolist() == [3, 10]
+    assert FeatureSelection("threshold", 0.1).fit(s).indices_.tolist() == [3, 10, 20]
+    const = np.zeros(N_FEATURES, bool)
+    const[10] = True
+    assert FeatureSelection("top-k", 2).fit(s, const).indices_.tolist() == [3, 20]
+    assert len(FeatureSelection("nonconstant").fit(s, const).indices_) == N_FEATURES - 1
+    assert len(FeatureSelection("all").fit(s, const).indices_) == N_FEATURES
+    with pytest.raises(FischedError):
+        FeatureSelection("threshold", 0.9).fit(s)
+
+
+def test_selection_round_trip_and_width_check(tmp_path):
+    sel = FeatureSelection("top-k", 3).fit(_scores())
+    sel.save(tmp_path / "s.json")
+    loaded = FeatureSelection.load(tmp_path / "s.json")
+    assert loaded.indices_.tolist() == sel.indices_.tolist() == [3, 10, 20]
+    rows = np.arange(2 * N_FEATURES, dtype=float).reshape(2, N_FEATURES)
+    np.testing.assert_array_equal(loaded.transform(rows), rows[:, [3, 10, 20]])
+    with pytest.raises(FischedError, match="164 features"):
+        loaded.transform(rows[:, :150])
+    data = (tmp_path / "s.json").read_text().replace('"n_input": 164', '"n_input": 172')
+    (tmp_path / "bad.json").write_text(data)
+    with pytest.raises(FischedError, match="172"):
+        FeatureSelection.load(tmp_path / "bad.json")
+
+
+def test_ranking_metrics():
+    lat = np.array([1.0, 2.0, 4.0, 10.0, 20.0])
+    tid = np.array([0, 0, 0, 1, 1])
+    perfect = -lat
+    assert pairwise_accuracy(perfect, lat, tid) == 1.0
+    assert pairwise_accuracy(lat, lat, tid) == 0.0
+    w = np.array([1.0, 3.0])
+    assert topk_score(perfect, lat, tid, w, 1) == 1.0
+    # scoring slow programs high picks the slowest of each task: (1 + 3*10) / (4 + 3*20)
+    assert topk_score(lat, lat, tid, w, 1) == pytest.approx(31 / 64)
+    assert topk_score(lat, lat, tid, w, 5) == 1.0
+    assert average_peak(perfect, lat, tid) == 1.0
+    assert average_peak(lat, lat, tid) < 1.0

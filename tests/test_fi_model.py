@@ -1,0 +1,90 @@
+"""FeatureImportanceModel inside a real MetaSchedule search; save/load; warm start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fisched.features import N_FEATURES
+from fisched.importance import FeatureSelection
+
+
+@pytest.fixture(scope="module")
+def fi_run(tmp_path_factory, target):
+    from test_tune import _matmul_task
+
+    from fisched.fi_model import make_fi_model
+    from fisched.records import open_database
+    from fisched.tune import run_search
+
+    tmp = tmp_path_factory.mktemp("fi")
+    scores = np.zeros(N_FEATURES)
+    scores[[1, 2, 16, 38, 57, 61, 147, 163]] = np.arange(8, 0, -1)
+    selection = FeatureSelection("top-k", 6).fit(scores)
+    model = make_fi_model(selection=selection, labels="rank", seed=0)
+    task = _matmul_task()
+    database = open_database(tmp)
+    run_search([task], tmp, database, target, max_trials=8, per_iter=4,
+               strategy="evolutionary", cost_model=model, seed=0, callbacks=[])
+    return tmp, model, task, database, selection
+
+
+def _candidates(database, task, target):
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.dataset import replay
+
+    context = ms.TuneContext(mod=task.mod, target=target)
+    return context, [replay(r) for r in database.get_all_tuning_records()]
+
+
+def test_model_trains_inside_the_search(fi_run):
+    _, model, *_ = fi_run
+    assert model.trainings >= 1  # update() after each measured batch trained it
+    assert sum(len(g[1]) for g in model.groups.values()) == 8
+    assert model.columns.tolist() == [1, 2, 16, 38, 57, 61]
+
+
+def test_save_load_round_trip(fi_run, tmp_path, target):
+    from fisched.fi_model import make_fi_model
+
+    _, model, task, database, selection = fi_run
+    context, cands = _candidates(database, task, target)
+    before = model.predict(context, cands)
+    assert len(before) == len(cands) and np.all(np.isfinite(before))
+    model.save(str(tmp_path / "m"))
+    fresh = make_fi_model(selection=None, labels="stock", seed=5)
+    fresh.load(str(tmp_path / "m"))
+    np.testing.assert_allclose(fresh.predict(context, cands), before, rtol=1e-6)
+    assert fresh.labels == "rank" and fresh.columns.tolist() == selection.indices_.tolist()
+    assert sum(len(g[1]) for g in fresh.groups.values()) == 8  # the measured data is kept
+
+
+def test_warm_start_from_prior_dataset(fi_run, target):
+    from fisched.dataset import build_dataset
+    from fisched.fi_model import make_fi_model
+    tmp, _, task, database, selection = fi_run
+    prior = build_dataset([tmp], progress=False, target=target)  # a plain MetaSchedule workdir
+    cold = make_fi_model(selection=selection, seed=0)
+    warm = make_fi_model(selection=selection, prior=prior, seed=0)
+    assert cold.booster is None and warm.booster is not None
+    context, cands = _candidates(database, task, target)
+    pred = warm.predict(context, cands)
+    lat = prior.latency
+    # trained on these very programs, the warm model ranks the fastest above the slowest
+    assert pred[np.argmin(lat)] > pred[np.argmax(np.where(np.isfinite(lat), lat, -1))]
+
+
+def test_bad_selection_width_is_refused(tmp_path):
+    import json
+
+    from fisched.errors import FischedError
+    from fisched.fi_model import make_fi_model
+
+    sel = FeatureSelection("top-k", 3).fit(np.arange(N_FEATURES, dtype=float))
+    sel.save(tmp_path / "s.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["n_input"] = 172
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(FischedError, match="172"):
+        make_fi_model(selection=tmp_path / "s.json")
