@@ -109,8 +109,14 @@ def test_kill_and_resume_loses_no_record(tiny_onnx, tmp_path):
     proc.wait()
     before = [line for line in records.read_text().splitlines() if line.strip()]
     assert 2 <= len(before) < 8
+    # Simulate the worst moment for a kill: half a record written, no newline.
+    cut = before[-1][: len(before[-1]) // 2]
+    with open(records, "a") as f:
+        f.write(cut)
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
+    assert "set aside 1 unreadable record" in res.stderr
+    assert (wd / "database_tuning_record.corrupt.json").read_text() == cut + "\n"
     after = [line for line in records.read_text().splitlines() if line.strip()]
     assert after[:len(before)] == before
     assert len(after) >= 8

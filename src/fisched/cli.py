@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="tune a model into a workdir (resumes if it exists)")
     _add_model_args(p)
     p.add_argument("--trials", type=int, default=256, help="total trial budget (default 256)")
-    p.add_argument("--cost-model", default="xgb", help="xgb (stock XGBModel) or random")
+    p.add_argument("--cost-model", default="xgb",
+                   help="xgb (stock XGBModel), fi (FeatureImportanceModel) or random")
     p.add_argument("--target", default=None,
                    help='JSON target, e.g. \'{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}\''
                    " (default: this host)")

@@ -93,9 +93,12 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
             sel = FeatureSelection(c.policy, c.param).fit(scores, constant)
             model = stock if (c.policy == "all" and c.labels == "stock") else \
                 fit_model(ds, train, sel.indices_, c.labels, **model_kw)
-            start = time.perf_counter()
-            p = model.predict(sel.transform(hsub.features), hsub.row_ptr)
-            cost[c.name]["predict_s"] += time.perf_counter() - start
+            times = []
+            for _ in range(3):  # best of three: the machine is shared and noisy
+                start = time.perf_counter()
+                p = model.predict(sel.transform(hsub.features), hsub.row_ptr)
+                times.append(time.perf_counter() - start)
+            cost[c.name]["predict_s"] += min(times)
             cost[c.name]["predicted"] += len(held)
             cost[c.name]["train_s"] += model.train_seconds_ / folds
             cost[c.name]["dims"].append(len(sel.indices_))

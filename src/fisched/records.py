@@ -2,20 +2,83 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from pathlib import Path
 
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
+log = logging.getLogger("fisched")
 FAILED_SECONDS = 1e9  # run_secs at or above this mark a failed build or run (MetaSchedule uses 1e10)
 
 
 def open_database(workdir: str | Path):
-    """The JSON database in ``workdir`` (created empty if absent)."""
+    """The JSON database in ``workdir`` (created empty if absent), after ``repair``."""
     from tvm.s_tir import meta_schedule as ms
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
+    repair(workdir)
     return ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
+
+
+def _parse(line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
+def repair(workdir: str | Path) -> list[str]:
+    """Set aside lines MetaSchedule cannot load (a write cut by a kill, a damaged line).
+
+    MetaSchedule refuses the whole database over one bad line, and appending after a line cut
+    mid-way would glue the next record onto it. Bad lines (and records naming a workload that is
+    gone) are moved, verbatim, to ``*.corrupt.json`` beside the database and reported; nothing
+    is deleted. Returns the warnings it logged.
+    """
+    workdir = Path(workdir)
+    wpath, rpath = workdir / WORKLOAD_FILE, workdir / RECORD_FILE
+    notes = []
+    n_workloads = None
+    if wpath.exists():
+        lines = wpath.read_text().splitlines()
+        good = [ln for ln in lines if ln.strip() and _parse(ln) is not None]
+        bad = [ln for ln in lines if ln.strip() and _parse(ln) is None]
+        if bad:
+            # Records point at workloads by line number; only a cut-off tail can be dropped.
+            if any(_parse(ln) is None for ln in lines[:len(good)]):
+                from .errors import FischedError
+
+                raise FischedError(f"{wpath} is damaged before its last line; records index its "
+                                   "lines, so it cannot be repaired automatically")
+            _set_aside(wpath, good, bad)
+            notes.append(f"{wpath}: set aside {len(bad)} unreadable line(s)")
+        n_workloads = len(good)
+    if rpath.exists():
+        lines = rpath.read_text().splitlines()
+        parsed = [(ln, _parse(ln)) for ln in lines if ln.strip()]
+        ok = lambda rec: rec is not None and isinstance(rec, list) and len(rec) == 2 and (  # noqa
+            n_workloads is None or rec[0] < n_workloads)
+        good = [ln for ln, rec in parsed if ok(rec)]
+        bad = [ln for ln, rec in parsed if not ok(rec)]
+        if bad or (lines and not rpath.read_text().endswith("\n")):
+            _set_aside(rpath, good, bad)
+            if bad:
+                notes.append(f"{rpath}: set aside {len(bad)} unreadable record(s) "
+                             f"into {rpath.with_suffix('.corrupt.json').name}")
+    for note in notes:
+        log.warning("%s", note)
+    return notes
+
+
+def _set_aside(path: Path, good: list[str], bad: list[str]) -> None:
+    if bad:
+        with open(path.with_suffix(".corrupt.json"), "a") as f:
+            f.write("".join(ln + "\n" for ln in bad))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text("".join(ln + "\n" for ln in good))
+    tmp.replace(path)
 
 
 def run_seconds(record) -> float | None:

@@ -37,7 +37,8 @@ def write_tune_report(workdir: str | Path, result: TuneResult, database) -> str:
         "estimate_ms": estimate if len(tuned) == len(rows) else None,
         "records": sum(r["records"] for r in rows),
         "this_run": {"trials_before": result.trials_before, "measured": result.trials_measured,
-                     "failed": result.failed, "seconds": result.seconds,
+                     "failed": result.failed, "set_aside": result.set_aside,
+                     "seconds": result.seconds,
                      "profile_seconds": result.profile},
         "provenance": provenance(),
     }

@@ -19,7 +19,7 @@ from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model, fuse
 from .provenance import provenance
-from .records import best_seconds, open_database, records_by_task, run_seconds
+from .records import best_seconds, open_database, records_by_task, repair, run_seconds
 from .target import describe, num_cores
 
 META_FILE = "fisched.json"
@@ -44,6 +44,7 @@ class TuneResult:
     failed: int
     seconds: float
     profile: dict[str, float] = field(default_factory=dict)
+    set_aside: list[str] = field(default_factory=list)  # unreadable records moved aside
 
 
 def extract(model: Model, target) -> list[Task]:
@@ -152,6 +153,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     workdir.mkdir(parents=True, exist_ok=True)
     _check_meta(workdir, model, target)
     tasks = extract(model, target)
+    set_aside = repair(workdir)
     database = open_database(workdir)
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
@@ -162,7 +164,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
              describe(target), done, trials, workdir)
     if remaining <= 0:
-        return TuneResult(tasks, done, 0, 0, 0.0)
+        return TuneResult(tasks, done, 0, 0, 0.0, set_aside=set_aside)
 
     per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
     callback = _make_progress_callback(tasks, trials, done, best, progress)
@@ -173,7 +175,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
                          callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key)
     callback.bar.close()
     return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
-                      profile)
+                      profile, set_aside)
 
 
 def _quiet_console(level: int) -> None:
@@ -186,7 +188,7 @@ def _quiet_console(level: int) -> None:
 def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials: int,
                per_iter: int, strategy: str, cost_model, seed: int | None, callbacks: list,
                max_trials_per_task: int | None = None, rpc_tracker: str | None = None,
-               rpc_key: str | None = None) -> dict[str, float]:
+               rpc_key: str | None = None, builder=None, runner=None) -> dict[str, float]:
     """One MetaSchedule ``tune_tasks`` call over ``tasks``, committing into ``database``.
 
     Returns MetaSchedule's profiler totals (seconds per phase: search, build, run, cost model).
@@ -194,6 +196,11 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
     from tvm.s_tir import meta_schedule as ms
 
     cores = num_cores(target)
+    # MetaSchedule re-lists the global logger's handlers by name in a logging dictConfig; an
+    # unnamed one (added by a host application, e.g. pytest) makes that crash.
+    ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in [h for h in ms_logger.handlers if h.get_name() is None]:
+        ms_logger.removeHandler(handler)
     loggers = ms.logging.get_loggers_from_work_dir(str(workdir), [t.name for t in tasks])
     _quiet_console(logging.INFO if log.isEnabledFor(logging.INFO) else logging.WARNING)
     contexts = [
@@ -206,8 +213,8 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
         ms.tune_tasks(
             tasks=contexts, task_weights=[t.weight for t in tasks], work_dir=str(workdir),
             max_trials_global=max_trials, max_trials_per_task=max_trials_per_task,
-            num_trials_per_iter=per_iter, builder=make_builder(cores),
-            runner=make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key),
+            num_trials_per_iter=per_iter, builder=builder or make_builder(cores),
+            runner=runner or make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key),
             database=database, cost_model=cost_model,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
                                *callbacks],

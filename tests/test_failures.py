@@ -1,0 +1,115 @@
+"""Candidates that fail to build, crash or hang are recorded as failed and tuning goes on;
+measurement through TVM's RPC tracker and servers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import cloudpickle
+import pytest
+
+from fisched.records import open_database, records_by_task, run_seconds
+
+# MetaSchedule's worker processes cannot import this test module: send its functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+HANG_SECONDS = 30.0
+RUN_TIMEOUT = 4.0
+
+
+def flaky_build(mod, target, params):
+    """Every build whose module text hashes to 0 mod 3 fails on purpose."""
+    import zlib
+
+    from fisched.build import fast_build
+
+    if zlib.crc32(mod.script().encode()) % 3 == 0:
+        raise RuntimeError("injected build failure")
+    return fast_build(mod, target, params)
+
+
+def flaky_evaluator(rt_mod, device, evaluator_config, repeated_args):
+    """Crash on some candidates, hang past the timeout on others, time the rest normally."""
+    import os
+
+    from tvm.s_tir.meta_schedule.runner.local_runner import default_run_evaluator
+
+    roll = int.from_bytes(os.urandom(1), "little") % 4
+    if roll == 0:
+        raise RuntimeError("injected run crash")
+    if roll == 1:
+        time.sleep(HANG_SECONDS)
+    return default_run_evaluator(rt_mod, device, evaluator_config, repeated_args)
+
+
+def test_failing_candidates_are_recorded_and_tuning_goes_on(tmp_path, target):
+    from test_tune import _matmul_task
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.cost_models import make_cost_model
+    from fisched.tune import run_search
+
+    task = _matmul_task()
+    database = open_database(tmp_path)
+    builder = ms.builder.LocalBuilder(max_workers=2, f_build=flaky_build)
+    runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT, f_run_evaluator=flaky_evaluator)
+    start = time.time()
+    run_search([task], tmp_path, database, target, max_trials=12, per_iter=6,
+               strategy="evolutionary", cost_model=make_cost_model("xgb", 2, 0), seed=0,
+               callbacks=[], builder=builder, runner=runner)
+    elapsed = time.time() - start
+    records = records_by_task(database, [task.mod])[0]
+    failed = [r for r in records if run_seconds(r) is None]
+    assert len(records) == 12  # every candidate, failed or not, is on record
+    assert 1 <= len(failed) < 12
+    # hung candidates cost their timeout, not their sleep: 12 hangs would take 360 s
+    assert elapsed < 12 * HANG_SECONDS * 0.75
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host",
+                               "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(3)
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "tvm.exec.rpc_server", "--tracker", f"127.0.0.1:{port}",
+                 "--key", "fisched-test", "--host", "127.0.0.1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            out = subprocess.run([sys.executable, "-m", "tvm.exec.query_rpc_tracker", "--host",
+                                  "127.0.0.1", "--port", str(port)], capture_output=True,
+                                 text=True, timeout=30).stdout
+            if "fisched-test" in out and " 2 " in out.split("fisched-test", 1)[1][:40]:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("RPC servers did not register with the tracker")
+        wd = tmp_path / "w"
+        res = subprocess.run([sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx),
+                              "--trials", "6", "--workdir", str(wd), "-q", "--rpc-tracker",
+                              f"127.0.0.1:{port}", "--rpc-key", "fisched-test"],
+                             capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr
+        from fisched.records import open_database as _open
+
+        records = _open(wd).get_all_tuning_records()
+        assert len(records) >= 6
+        assert sum(run_seconds(r) is not None for r in records) >= 4
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
