@@ -78,7 +78,7 @@ def _free_port() -> int:
 def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host",
-                               "127.0.0.1", "--port", str(port)],
+                               "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         time.sleep(3)
@@ -87,16 +87,21 @@ def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
                 [sys.executable, "-m", "tvm.exec.rpc_server", "--tracker", f"127.0.0.1:{port}",
                  "--key", "fisched-test", "--host", "127.0.0.1"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 60
+        from tvm import rpc
+
+        deadline = time.time() + 120
+        free = 0
         while time.time() < deadline:
-            out = subprocess.run([sys.executable, "-m", "tvm.exec.query_rpc_tracker", "--host",
-                                  "127.0.0.1", "--port", str(port)], capture_output=True,
-                                 text=True, timeout=30).stdout
-            if "fisched-test" in out and " 2 " in out.split("fisched-test", 1)[1][:40]:
+            try:
+                summary = rpc.connect_tracker("127.0.0.1", port).summary()
+                free = summary["queue_info"].get("fisched-test", {}).get("free", 0)
+            except Exception:  # tracker still starting
+                free = 0
+            if free == 2:
                 break
             time.sleep(1)
         else:
-            pytest.fail("RPC servers did not register with the tracker")
+            pytest.fail(f"RPC servers did not register with the tracker ({free} of 2)")
         wd = tmp_path / "w"
         res = subprocess.run([sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx),
                               "--trials", "6", "--workdir", str(wd), "-q", "--rpc-tracker",
