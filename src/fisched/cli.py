@@ -194,6 +194,35 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from .experiment import experiment, plot_curves
+    from .target import make_target
+
+    if args.trials <= 0 or args.seeds <= 0:
+        raise FischedError("--trials and --seeds must be positive")
+    target = make_target(args.target)
+    _setup_threads(target)
+    arms = tuple(args.arms.split(","))
+    if len(arms) != 2:
+        raise FischedError(f"--arms takes two cost models, got {args.arms!r}")
+    out = Path(args.workdir)
+    result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
+                        args.prior, log=lambda m: print(m, file=sys.stderr))
+    lines = [f"| model | {arms[1]} time to {arms[0]}'s final (x) | final latency {arms[1]}/"
+             f"{arms[0]} | {arms[0]} ms | {arms[1]} ms | seeds reached |", "|---|---|---|---|---|---|"]
+    fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
+    for model, s in result["summary"].items():
+        base = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
+        arm = np.median([p["arm_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
+        lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
+                     f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
+                     f"{base:.3f} | {arm:.3f} | {s['reached']} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"plot: {plot_curves(result['runs'], out / 'curves.png')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
@@ -269,6 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("experiment", help="stock XGBModel vs the fi model, alternating runs")
+    p.add_argument("models", help="comma-separated model specs, e.g. resnet18,mobilenet_v2,bert")
+    p.add_argument("--trials", type=int, default=320)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--arms", default="xgb,fi", help="baseline,candidate cost models "
+                   "(fi-prior: fi warm-started from --prior)")
+    p.add_argument("--prior", default=None, help="dataset for the fi-prior arm")
+    p.add_argument("--workdir", default="results/experiment")
+    p.add_argument("--target", default=None)
+    p.set_defaults(func=cmd_experiment)
     return parser
 
 

@@ -1,0 +1,178 @@
+"""Stock XGBModel against FeatureImportanceModel on whole models, same budget, same seeds.
+
+For each model and seed the arms run one after the other, their order alternating from seed to
+seed (A B, B A, ...) so that drift of this shared machine hits both. Every run tunes into its own
+fresh workdir, records its curve (wall time, trials, end-to-end estimate = sum of task weight x
+best latency) after each measured batch, MetaSchedule's profile (search / build / run / cost
+model seconds), and the measured latency of the compiled model. A finished run is never redone;
+an interrupted one is moved aside and rerun, so every curve is one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .compile import compile_model
+from .cost_models import make_cost_model
+from .frontend import load_model
+from .measure import VMRunner, time_callable
+from .provenance import provenance
+from .target import num_cores
+from .tune import tune
+
+RUN_FILE = "run.json"
+
+
+def _curve_callback(weights: list[float], curve: list, start: float):
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    best: list[float | None] = [None] * len(weights)
+
+    @derived_object
+    class Curve(ms.measure_callback.PyMeasureCallback):
+        def apply(self, task_scheduler, task_id, candidates, builder_results, runner_results):
+            for b, r in zip(builder_results, runner_results):
+                if b.error_msg is None and r.error_msg is None and r.run_secs:
+                    secs = float(np.mean([float(s) for s in r.run_secs]))
+                    if best[task_id] is None or secs < best[task_id]:
+                        best[task_id] = secs
+            est = (sum(w * b for w, b in zip(weights, best)) * 1e3
+                   if all(b is not None for b in best) else None)
+            trials = (curve[-1]["trials"] if curve else 0) + len(runner_results)
+            curve.append({"seconds": time.time() - start, "trials": trials, "estimate_ms": est})
+
+    return Curve()
+
+
+def make_arm_model(arm: str, cores: int, seed: int, prior: str | None):
+    if arm == "fi-prior":
+        from .fi_model import DEFAULT_SELECTION, make_fi_model
+
+        return make_fi_model(selection=DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None,
+                             labels="rank", prior=prior, seed=seed, nthread=cores)
+    return make_cost_model(arm, cores, seed)
+
+
+def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
+            prior: str | None = None) -> dict:
+    """One uninterrupted tuning run plus the compiled model's latency; cached in run.json."""
+    done = workdir / RUN_FILE
+    if done.exists():
+        return json.loads(done.read_text())
+    if workdir.exists():
+        workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
+    workdir.mkdir(parents=True)
+    model = load_model(spec, threads=num_cores(target))
+    from .tune import extract
+
+    weights = [t.weight for t in extract(model, target)]
+    curve: list[dict] = []
+    start = time.time()
+    cost_model = make_arm_model(arm, num_cores(target), seed, prior)
+    result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
+                  cost_model_obj=cost_model, callbacks=(_curve_callback(weights, curve, start),))
+    library = compile_model(model, workdir, target)
+    latency = time_callable("tuned", VMRunner(str(library)).timer(model.inputs), budget_s=5.0)
+    run = {"model": model.name, "arm": arm, "seed": seed, "trials": trials,
+           "measured": result.trials_measured, "failed": result.failed,
+           "tune_seconds": result.seconds, "profile_seconds": result.profile, "curve": curve,
+           "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
+           "provenance": provenance(target)}
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(run, indent=2))
+    tmp.replace(done)
+    shutil.rmtree(workdir / "logs", ignore_errors=True)
+    return run
+
+
+def time_to_reach(curve: list[dict], target_ms: float) -> float | None:
+    """Wall seconds until the run's estimate first reached ``target_ms`` (None if never)."""
+    for point in curve:
+        if point["estimate_ms"] is not None and point["estimate_ms"] <= target_ms * (1 + 1e-9):
+            return point["seconds"]
+    return None
+
+
+def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
+    """Per model: time-to-reach ratio and final latency ratio per seed, with their spread."""
+    out = {}
+    for model in sorted({r["model"] for r in runs}):
+        pairs = []
+        for seed in sorted({r["seed"] for r in runs if r["model"] == model}):
+            a = next((r for r in runs if (r["model"], r["seed"], r["arm"]) == (model, seed, base)),
+                     None)
+            b = next((r for r in runs if (r["model"], r["seed"], r["arm"]) == (model, seed, arm)),
+                     None)
+            if not a or not b or not a["curve"] or a["curve"][-1]["estimate_ms"] is None:
+                continue
+            reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"])
+            pairs.append({"seed": seed,
+                          "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
+                          "latency_ratio": b["latency_ms"] / a["latency_ms"],
+                          "base_latency_ms": a["latency_ms"], "arm_latency_ms": b["latency_ms"]})
+        tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
+        lr = [p["latency_ratio"] for p in pairs]
+        out[model] = {"seeds": pairs,
+                      "time_ratio_median": float(np.median(tr)) if tr else None,
+                      "time_ratio_range": [min(tr), max(tr)] if tr else None,
+                      "reached": f"{len(tr)}/{len(pairs)}",
+                      "latency_ratio_median": float(np.median(lr)) if lr else None,
+                      "latency_ratio_range": [min(lr), max(lr)] if lr else None}
+    return out
+
+
+def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
+               arms: tuple[str, str] = ("xgb", "fi"), prior: str | None = None,
+               log=print) -> dict:
+    """Run (or resume) every model x seed x arm, alternating arm order by seed."""
+    workdir = Path(workdir)
+    runs = []
+    for spec in models:
+        for seed in range(seeds):
+            order = arms if seed % 2 == 0 else arms[::-1]
+            for arm in order:
+                wd = workdir / Path(spec).stem / f"seed{seed}" / arm
+                log(f"{spec} seed {seed} {arm} ...")
+                run = run_arm(spec, arm, seed, trials, wd, target, prior)
+                log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
+                runs.append(run)
+    summary = summarize(runs, *arms)
+    (workdir / "summary.json").write_text(json.dumps(
+        {"arms": list(arms), "trials": trials, "seeds": seeds, "summary": summary,
+         "provenance": provenance(target)}, indent=2))
+    return {"runs": runs, "summary": summary}
+
+
+def plot_curves(runs: list[dict], path: str | Path) -> Path:
+    """End-to-end estimate against wall time, per model, every seed of both arms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in runs})
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.6), squeeze=False)
+    colors = {}
+    for ax, model in zip(axes[0], models):
+        for r in (r for r in runs if r["model"] == model):
+            pts = [(p["seconds"], p["estimate_ms"]) for p in r["curve"] if p["estimate_ms"]]
+            if not pts:
+                continue
+            color = colors.setdefault(r["arm"], f"C{len(colors)}")
+            ax.plot(*zip(*pts), color=color, alpha=0.7, lw=1,
+                    label=r["arm"] if r["seed"] == 0 else None)
+        ax.set_title(model)
+        ax.set_xlabel("tuning wall time (s)")
+        ax.set_ylabel("estimated latency (ms)")
+        ax.set_yscale("log")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

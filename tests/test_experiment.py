@@ -1,0 +1,44 @@
+"""The experiment driver: alternating arms, cached runs, a summary with ratios."""
+
+from __future__ import annotations
+
+import json
+
+from fisched.experiment import summarize, time_to_reach
+
+
+def test_time_to_reach_and_summary():
+    base = {"model": "m", "seed": 0, "arm": "xgb", "latency_ms": 10.0,
+            "curve": [{"seconds": 10, "trials": 4, "estimate_ms": None},
+                      {"seconds": 20, "trials": 8, "estimate_ms": 12.0},
+                      {"seconds": 40, "trials": 12, "estimate_ms": 9.0}]}
+    arm = {"model": "m", "seed": 0, "arm": "fi", "latency_ms": 8.0,
+           "curve": [{"seconds": 10, "trials": 4, "estimate_ms": 11.0},
+                     {"seconds": 25, "trials": 8, "estimate_ms": 8.5}]}
+    assert time_to_reach(arm["curve"], 9.0) == 25
+    assert time_to_reach(arm["curve"], 5.0) is None
+    s = summarize([base, arm])["m"]
+    assert s["time_ratio_median"] == 25 / 40
+    assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
+
+
+def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
+    from fisched.cli import main
+
+    wd = tmp_path / "exp"
+    args = ["experiment", str(tiny_onnx), "--trials", "4", "--seeds", "1", "--arms",
+            "xgb,random", "--workdir", str(wd)]
+    assert main(args) == 0
+    runs = {p.parent.name: json.loads(p.read_text()) for p in wd.rglob("run.json")}
+    assert set(runs) == {"xgb", "random"}
+    for run in runs.values():
+        assert run["measured"] >= 4 and run["latency_ms"] > 0
+        assert run["curve"][-1]["trials"] == run["measured"]
+        assert {"seconds", "trials", "estimate_ms"} <= set(run["curve"][0])
+    summary = json.loads((wd / "summary.json").read_text())["summary"]["tiny"]
+    assert summary["latency_ratio_median"] > 0
+    assert (wd / "curves.png").exists() and (wd / "summary.md").exists()
+    mtimes = {p: p.stat().st_mtime for p in wd.rglob("run.json")}
+    assert main(args) == 0  # finished runs are not redone
+    assert all(p.stat().st_mtime == m for p, m in mtimes.items())
+    capsys.readouterr()
