@@ -17,7 +17,7 @@ from .cost_models import make_cost_model
 from .frontend import load_model
 from .records import open_database, records_by_task
 from .target import num_cores
-from .tune import _check_meta, extract, run_search, write_meta
+from .tune import check_meta, extract, run_search, write_meta
 
 log = logging.getLogger("fisched")
 
@@ -32,7 +32,7 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
         model = load_model(spec)
         mdir = Path(workdir) / model.name
         mdir.mkdir(parents=True, exist_ok=True)
-        _check_meta(mdir, model, target)
+        check_meta(mdir, model, target)
         write_meta(mdir, model, target, collect_trials_per_task=trials_per_task,
                    random_share=random_share, seed=seed)
         tasks = extract(model, target)

@@ -58,8 +58,11 @@ def repair(workdir: str | Path) -> list[str]:
     if rpath.exists():
         lines = rpath.read_text().splitlines()
         parsed = [(ln, _parse(ln)) for ln in lines if ln.strip()]
-        ok = lambda rec: rec is not None and isinstance(rec, list) and len(rec) == 2 and (  # noqa
-            n_workloads is None or rec[0] < n_workloads)
+
+        def ok(rec) -> bool:  # [workload index, record]; the workload must still exist
+            return (isinstance(rec, list) and len(rec) == 2 and isinstance(rec[0], int)
+                    and (n_workloads is None or rec[0] < n_workloads))
+
         good = [ln for ln, rec in parsed if ok(rec)]
         bad = [ln for ln, rec in parsed if not ok(rec)]
         if bad or (lines and not rpath.read_text().endswith("\n")):

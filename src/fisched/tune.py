@@ -72,7 +72,7 @@ def trials_per_iter(trials: int, n_tasks: int, cap: int = 64) -> int:
     return max(1, min(cap, trials // max(1, n_tasks)))
 
 
-def _check_meta(workdir: Path, model: Model, target) -> dict:
+def check_meta(workdir: Path, model: Model, target) -> dict:
     """Refuse to mix two models or two targets in one database; return the stored metadata."""
     path = workdir / META_FILE
     if not path.exists():
@@ -151,7 +151,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         raise FischedError(f"--trials must be positive, got {trials}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    _check_meta(workdir, model, target)
+    check_meta(workdir, model, target)
     tasks = extract(model, target)
     set_aside = repair(workdir)
     database = open_database(workdir)
