@@ -97,3 +97,30 @@ def test_ranking_metrics():
     assert topk_score(lat, lat, tid, w, 5) == 1.0
     assert average_peak(perfect, lat, tid) == 1.0
     assert average_peak(lat, lat, tid) < 1.0
+
+
+def _programs(rng, n):
+    counts = rng.integers(1, 4, n)
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    rows = rng.normal(size=(ptr[-1], 6)).astype(np.float32)
+    y = np.bincount(np.repeat(np.arange(n), counts), weights=rows[:, 0] ** 2 + rows[:, 1],
+                    minlength=n)
+    return rows, ptr, y, np.ones(n)
+
+
+def test_packsum_continues_a_prior_model_without_changing_it():
+    from fisched.packsum import PackSumXGB
+
+    rng = np.random.default_rng(0)
+    prior = PackSumXGB(max_rounds=20).fit(*_programs(rng, 300))
+    rows, ptr, y, w = _programs(rng, 100)
+    before = prior.predict(rows, ptr)
+    tuned = PackSumXGB(max_rounds=15, early_stopping_rounds=100).fit(rows, ptr, y, w, init=prior)
+    assert tuned.booster_.num_boosted_rounds() == 35
+    assert np.array_equal(prior.predict(rows, ptr), before)  # the prior keeps its 20 trees
+    loss = lambda m: float(np.sum(w * (m.predict(rows, ptr) - y) ** 2))  # noqa: E731
+    # the early-stopping bookkeeping follows the continued trees, not the prior's again
+    assert tuned.final_loss_ == pytest.approx(loss(tuned), rel=1e-4)
+    assert loss(tuned) < loss(prior)
+    with pytest.raises(FischedError, match="features"):
+        PackSumXGB().fit(rows[:, :3], ptr, y, w, init=prior)

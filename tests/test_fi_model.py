@@ -60,19 +60,64 @@ def test_save_load_round_trip(fi_run, tmp_path, target):
     assert sum(len(g[1]) for g in fresh.groups.values()) == 8  # the measured data is kept
 
 
-def test_warm_start_from_prior_dataset(fi_run, target):
+def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     from fisched.dataset import build_dataset
     from fisched.fi_model import make_fi_model
+
     tmp, _, task, database, selection = fi_run
     prior = build_dataset([tmp], progress=False, target=target)  # a plain MetaSchedule workdir
     cold = make_fi_model(selection=selection, seed=0)
-    warm = make_fi_model(selection=selection, prior=prior, seed=0)
-    assert cold.booster is None and warm.booster is not None
+    warm = make_fi_model(selection=selection, prior=prior, seed=0, finetune_rounds=7)
+    assert cold.booster is None and warm.booster is warm.prior_model is not None
     context, cands = _candidates(database, task, target)
     pred = warm.predict(context, cands)
     lat = prior.latency
     # trained on these very programs, the warm model ranks the fastest above the slowest
     assert pred[np.argmin(lat)] > pred[np.argmax(np.where(np.isfinite(lat), lat, -1))]
+
+    # a measured batch fine-tunes a copy of the prior: at most 7 more trees, prior untouched
+    prior_trees = warm.prior_model.booster_.num_boosted_rounds()
+    from tvm.s_tir import meta_schedule as ms
+
+    results = [ms.runner.RunnerResult(r.run_secs, None)
+               for r in database.get_all_tuning_records()]
+    warm.update(context, cands, results)
+    assert warm.booster is not warm.prior_model and warm.trainings == 1
+    assert warm.prior_model.booster_.num_boosted_rounds() == prior_trees
+    assert prior_trees < warm.booster.booster_.num_boosted_rounds() <= prior_trees + 7
+    np.testing.assert_allclose(warm.prior_model.predict(
+        *_rows(warm, context, cands)), pred, rtol=1e-6)
+
+    warm.save(str(tmp_path / "w"))
+    fresh = make_fi_model(selection=selection, seed=0)
+    fresh.load(str(tmp_path / "w"))
+    np.testing.assert_allclose(fresh.predict(context, cands), warm.predict(context, cands),
+                               rtol=1e-6)
+    assert fresh.prior_model is not None and fresh.finetune_rounds == 7
+    fresh.update(context, cands, results)  # continues from the loaded prior, not from scratch
+    assert fresh.booster.booster_.num_boosted_rounds() <= prior_trees + 7
+
+
+def _rows(model, context, cands):
+    feats = [f.numpy() for f in model.extractor.extract_from(context, cands)]
+    ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
+    return np.concatenate(feats)[:, model.columns], ptr
+
+
+def test_prior_leaves_out_the_tuned_tasks(fi_run, target):
+    from test_tune import _matmul_task
+
+    from fisched.dataset import build_dataset
+
+    tmp, *_ = fi_run
+    prior = build_dataset([tmp], progress=False, target=target)
+    assert prior.n_programs == 8 and all("shash" in t for t in prior.tasks)
+    kept, left_out = prior.without_tasks([_matmul_task().mod])  # structurally the same task
+    assert kept.n_programs == 0 and len(left_out) == 1
+    kept, left_out = prior.without_tasks([], models=(prior.tasks[0]["model"],))
+    assert kept.n_programs == 0
+    kept, left_out = prior.without_tasks([], models=("another-model",))
+    assert kept.n_programs == 8 and left_out == []
 
 
 def test_bad_selection_width_is_refused(tmp_path):

@@ -54,9 +54,18 @@ def cmd_tune(args) -> int:
     workdir = _workdir(args, model.name)
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
+    cost_model_obj = None
+    if args.prior is not None:
+        if args.cost_model != "fi":
+            raise FischedError("--prior applies to --cost-model fi only")
+        from .fi_model import default_fi_model
+
+        cost_model_obj = default_fi_model(threads, args.seed,
+                                          prior=None if args.prior == "none" else args.prior)
     result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
                   num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
-                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key)
+                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
+                  cost_model_obj=cost_model_obj)
     library = compile_model(model, workdir, target)
     database = open_database(workdir)
     print(write_tune_report(workdir, result, database))
@@ -195,7 +204,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .experiment import experiment, plot_curves
+    from .experiment import ARMS, experiment, plot_curves
     from .target import make_target
 
     if args.trials <= 0 or args.seeds <= 0:
@@ -203,20 +212,23 @@ def cmd_experiment(args) -> int:
     target = make_target(args.target)
     _setup_threads(target)
     arms = tuple(args.arms.split(","))
-    if len(arms) != 2:
-        raise FischedError(f"--arms takes two cost models, got {args.arms!r}")
+    if len(arms) != 2 or not set(arms) <= set(ARMS):
+        raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
     out = Path(args.workdir)
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, log=lambda m: print(m, file=sys.stderr))
     lines = [f"| model | {arms[1]} time to {arms[0]}'s final (x) | final latency {arms[1]}/"
-             f"{arms[0]} | {arms[0]} ms | {arms[1]} ms | seeds reached |", "|---|---|---|---|---|---|"]
+             f"{arms[0]} | {arms[0]} ms | {arms[1]} ms | reference ms | seeds reached |",
+             "|---|---|---|---|---|---|---|"]
     fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
     for model, s in result["summary"].items():
         base = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
         arm = np.median([p["arm_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
+        ref = (f"{s['reference_ms_median']:.3f} ({s['reference']})"
+               if s["reference_ms_median"] is not None else "-")
         lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
                      f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
-                     f"{base:.3f} | {arm:.3f} | {s['reached']} |")
+                     f"{base:.3f} | {arm:.3f} | {ref} | {s['reached']} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"plot: {plot_curves(result['runs'], out / 'curves.png')}")
@@ -233,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=256, help="total trial budget (default 256)")
     p.add_argument("--cost-model", default="xgb",
                    help="xgb (stock XGBModel), fi (FeatureImportanceModel) or random")
+    p.add_argument("--prior", default=None, metavar="DATASET|none",
+                   help="fi only: dataset to warm-start from (default: the shipped one; "
+                   "'none' starts cold)")
     p.add_argument("--target", default=None,
                    help='JSON target, e.g. \'{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}\''
                    " (default: this host)")
@@ -303,9 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", help="comma-separated model specs, e.g. resnet18,mobilenet_v2,bert")
     p.add_argument("--trials", type=int, default=320)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--arms", default="xgb,fi", help="baseline,candidate cost models "
-                   "(fi-prior: fi warm-started from --prior)")
-    p.add_argument("--prior", default=None, help="dataset for the fi-prior arm")
+    p.add_argument("--arms", default="xgb,fi-prior",
+                   help="baseline,candidate among xgb (stock), fi (cold), fi-prior (fi "
+                   "warm-started from --prior minus the tuned model's tasks), random")
+    p.add_argument("--prior", default=None,
+                   help="dataset for the fi-prior arm (default: the one shipped with fisched)")
     p.add_argument("--workdir", default="results/experiment")
     p.add_argument("--target", default=None)
     p.set_defaults(func=cmd_experiment)

@@ -17,7 +17,7 @@ from .cost_models import make_cost_model
 from .frontend import load_model
 from .records import open_database, records_by_task
 from .target import num_cores
-from .tune import check_meta, extract, run_search, write_meta
+from .tune import _make_progress_callback, check_meta, extract, run_search, write_meta
 
 log = logging.getLogger("fisched")
 
@@ -44,20 +44,21 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
         random_goal = int(round(trials_per_task * random_share))
         for i, task in enumerate(tasks):
             start = time.time()
+            done = have[i]  # counted once above, then advanced by what each search measured
             for strategy, goal, per_iter in (("replay-trace", random_goal, 64),
                                              ("evolutionary", trials_per_task, 16)):
-                done = len(records_by_task(database, [task.mod])[0])
                 if done >= goal:
                     continue
+                counter = _make_progress_callback([task], goal, done, [None], show=False)
                 run_search([task], mdir, database, target, max_trials=goal - done,
                            per_iter=min(per_iter, goal - done), strategy=strategy,
                            cost_model=make_cost_model("xgb", num_cores(target), seed + i),
-                           seed=seed + i, callbacks=[])
-            now = len(records_by_task(database, [task.mod])[0])
-            bar.update(max(0, min(now, trials_per_task) - min(have[i], trials_per_task)))
-            log.info("%s %s: %d records (%.0f s)", model.name, task.name, now,
+                           seed=seed + i, callbacks=[counter])
+                done += counter.measured
+            bar.update(max(0, min(done, trials_per_task) - min(have[i], trials_per_task)))
+            log.info("%s %s: %d records (%.0f s)", model.name, task.name, done,
                      time.time() - start)
+            have[i] = done
         bar.close()
-        counts[model.name] = sum(len(r) for r in records_by_task(database,
-                                                                 [t.mod for t in tasks]))
+        counts[model.name] = sum(have)
     return counts

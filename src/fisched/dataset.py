@@ -83,6 +83,25 @@ class Dataset:
             np.concatenate([[0], np.cumsum([len(r) for r in run_sel])]).astype(np.int64),
             self.task_id[programs], self.tasks, self.provenance)
 
+    def without_tasks(self, task_mods: list = (), models: tuple[str, ...] = ()
+                      ) -> tuple[Dataset, list[str]]:
+        """The programs of every task except those structurally equal to one of ``task_mods``
+        or drawn from one of ``models``; returns it with the names of the tasks left out.
+
+        Used to warm-start a cost model from a prior dataset without the tasks it is about to
+        tune, so what it shows is transfer, not memory.
+        """
+        from tvm_ffi import structural_hash
+
+        hashes = {str(structural_hash(m)) for m in task_mods}
+        out = [i for i, t in enumerate(self.tasks)
+               if t.get("model") in models or t.get("shash") in hashes]
+        if task_mods and any("shash" not in t for t in self.tasks):
+            log.warning("dataset predates task hashes: only whole models can be left out")
+        keep = np.flatnonzero(~np.isin(self.task_id, out))
+        return self.subset(keep), [f"{self.tasks[i]['model']}/{self.tasks[i]['name']}"
+                                   for i in out]
+
     def save(self, path: str | Path) -> None:
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "feature_names": FEATURE_NAMES,
                 "tasks": self.tasks, "provenance": self.provenance}
@@ -209,6 +228,7 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
                                 str(err).splitlines()[0] if str(err) else type(err).__name__)
             rows = extractor.extract_from(context, candidates) if candidates else []
             tid = len(tasks)
+            info["shash"] = str(structural_hash(workload.mod))  # to recognise the task later
             tasks.append(info)
             for rec, r in zip(kept, rows):
                 arr = r.numpy().astype(np.float32)

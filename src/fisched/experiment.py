@@ -19,8 +19,9 @@ import numpy as np
 
 from .compile import compile_model
 from .cost_models import make_cost_model
+from .errors import FischedError
 from .frontend import load_model
-from .measure import VMRunner, time_callable
+from .measure import VMRunner, max_relative_error, time_callable
 from .provenance import provenance
 from .target import num_cores
 from .tune import tune
@@ -50,13 +51,33 @@ def _curve_callback(weights: list[float], curve: list, start: float):
     return Curve()
 
 
-def make_arm_model(arm: str, cores: int, seed: int, prior: str | None):
-    if arm == "fi-prior":
-        from .fi_model import DEFAULT_SELECTION, make_fi_model
+ARMS = ("xgb", "fi", "fi-prior", "random")
+"""``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
+warm-started from a prior dataset with the tuned model's own tasks left out (transfer only)."""
 
-        return make_fi_model(selection=DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None,
-                             labels="rank", prior=prior, seed=seed, nthread=cores)
+
+def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None):
+    from .fi_model import default_fi_model
+
+    if arm == "fi":
+        return default_fi_model(cores, seed, prior=None)
+    if arm == "fi-prior":
+        return default_fi_model(cores, seed, prior=prior_ds)
     return make_cost_model(arm, cores, seed)
+
+
+def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
+    """The prior dataset minus every task of ``model`` (by structure and by model name)."""
+    from .dataset import load_dataset
+    from .fi_model import DEFAULT_PRIOR
+
+    path = prior or DEFAULT_PRIOR
+    if not Path(path).exists():
+        raise FischedError(f"the fi-prior arm needs a prior dataset: {path} not found")
+    full = load_dataset(path)
+    kept, left_out = full.without_tasks([t.mod for t in tasks], (model.name,))
+    return kept, {"path": str(path), "programs": kept.n_programs,
+                  "tasks": len(np.unique(kept.task_id)), "left_out": left_out}
 
 
 def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
@@ -71,18 +92,29 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     model = load_model(spec, threads=num_cores(target))
     from .tune import extract
 
-    weights = [t.weight for t in extract(model, target)]
+    tasks = extract(model, target)
+    weights = [t.weight for t in tasks]
+    prior_ds, prior_info = prior_for(prior, model, tasks) if arm == "fi-prior" else (None, None)
     curve: list[dict] = []
-    start = time.time()
-    cost_model = make_arm_model(arm, num_cores(target), seed, prior)
+    start = time.time()  # the prior's training counts as the arm's tuning time
+    cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds)
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
                   cost_model_obj=cost_model, callbacks=(_curve_callback(weights, curve, start),))
     library = compile_model(model, workdir, target)
-    latency = time_callable("tuned", VMRunner(str(library)).timer(model.inputs), budget_s=5.0)
+    runner = VMRunner(str(library))
+    latency = time_callable("tuned", runner.timer(model.inputs), budget_s=5.0)
+    reference = None
+    if model.reference is not None:  # what a user compares against, timed right after
+        ref = time_callable(model.reference.name, lambda: model.reference.run(model.inputs),
+                            budget_s=5.0)
+        reference = {"name": model.reference.name, "latency_ms": ref.median_ms,
+                     "max_relative_error": max_relative_error(
+                         runner(model.inputs), model.reference.run(model.inputs))}
     run = {"model": model.name, "arm": arm, "seed": seed, "trials": trials,
            "measured": result.trials_measured, "failed": result.failed,
            "tune_seconds": result.seconds, "profile_seconds": result.profile, "curve": curve,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
+           "reference": reference, "prior": prior_info,
            "provenance": provenance(target)}
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(run, indent=2))
@@ -118,7 +150,11 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
                           "base_latency_ms": a["latency_ms"], "arm_latency_ms": b["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
         lr = [p["latency_ratio"] for p in pairs]
+        refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
         out[model] = {"seeds": pairs,
+                      "reference": refs[0]["name"] if refs else None,
+                      "reference_ms_median": (float(np.median([x["latency_ms"] for x in refs]))
+                                              if refs else None),
                       "time_ratio_median": float(np.median(tr)) if tr else None,
                       "time_ratio_range": [min(tr), max(tr)] if tr else None,
                       "reached": f"{len(tr)}/{len(pairs)}",
@@ -128,13 +164,14 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
 
 
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
-               arms: tuple[str, str] = ("xgb", "fi"), prior: str | None = None,
+               arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
                log=print) -> dict:
     """Run (or resume) every model x seed x arm, alternating arm order by seed."""
     workdir = Path(workdir)
     runs = []
-    for spec in models:
-        for seed in range(seeds):
+    # seed-major: an experiment stopped part-way has comparable pairs on every model
+    for seed in range(seeds):
+        for spec in models:
             order = arms if seed % 2 == 0 else arms[::-1]
             for arm in order:
                 wd = workdir / Path(spec).stem / f"seed{seed}" / arm

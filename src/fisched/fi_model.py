@@ -30,8 +30,14 @@ def _latency(result) -> float:
 
 
 def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 0,
-                  **kw):
-    """Build the model (import of MetaSchedule deferred so this module loads cheaply)."""
+                  finetune_rounds: int = 100, **kw):
+    """Build the model (import of MetaSchedule deferred so this module loads cheaply).
+
+    ``prior`` (a dataset or its path) is trained on once, here; every later update then boosts
+    at most ``finetune_rounds`` more trees on the programs measured in this session, starting
+    from the prior's trees. Without a prior each update trains from scratch on what was measured,
+    as MetaSchedule's ``XGBModel`` does. ``kw`` goes to ``PackSumXGB`` (e.g. ``nthread``).
+    """
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
@@ -54,25 +60,27 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             get_label_fn(labels)  # fail now on a bad name
             self.extractor = ms.feature_extractor.PerStoreFeature()
             self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
-            self.prior: list[tuple[list, list]] = []
-            prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
-            if isinstance(prior_ds, Dataset):
-                lat = prior_ds.latency
-                for t in np.unique(prior_ds.task_id):
-                    idx = np.flatnonzero(prior_ds.task_id == t)
-                    self.prior.append(([prior_ds.rows(i) for i in idx], lat[idx].tolist()))
-            self.booster = None
             self.seed = seed
             self.model_kw = kw
+            self.finetune_rounds = finetune_rounds
             self.trainings = 0
-            if self.prior:
-                self._train()
+            self.prior_model = None
+            self.prior_programs = 0
+            prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
+            if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
+                lat = prior_ds.latency
+                groups = [([prior_ds.rows(i) for i in idx], lat[idx].tolist())
+                          for idx in (np.flatnonzero(prior_ds.task_id == t)
+                                      for t in np.unique(prior_ds.task_id))]
+                self.prior_model = self._fit(groups, None)
+                self.prior_programs = prior_ds.n_programs
+            self.booster = self.prior_model
 
         # -- training ----------------------------------------------------------------
-        def _training_set(self):
+        def _training_set(self, groups):
             rows, ptr, ys, ws = [], [0], [], []
             fn = get_label_fn(self.labels)
-            for prog_rows, lats in [*self.prior, *self.groups.values()]:
+            for prog_rows, lats in groups:
                 y, w = fn(np.asarray(lats, float))
                 for r in prog_rows:
                     rows.append(r[:, self.columns])
@@ -80,14 +88,23 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
                 ys.append(y)
                 ws.append(w)
             return (np.concatenate(rows) if rows else np.zeros((0, len(self.columns))),
-                    np.asarray(ptr), np.concatenate(ys), np.concatenate(ws))
+                    np.asarray(ptr), np.concatenate(ys) if ys else np.zeros(0),
+                    np.concatenate(ws) if ws else np.zeros(0))
+
+        def _fit(self, groups, init):
+            rows, ptr, y, w = self._training_set(groups)
+            if len(y) < 2 or not np.any(w > 0):
+                return init
+            kw = dict(self.model_kw)
+            if init is not None:
+                kw["max_rounds"] = self.finetune_rounds
+            return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init)
 
         def _train(self) -> None:
-            rows, ptr, y, w = self._training_set()
-            if len(y) < 2 or not np.any(w > 0):
-                return
-            self.booster = PackSumXGB(seed=self.seed, **self.model_kw).fit(rows, ptr, y, w)
-            self.trainings += 1
+            booster = self._fit(self.groups.values(), self.prior_model)
+            if booster is not self.booster:
+                self.booster = booster
+                self.trainings += 1
 
         # -- PyCostModel interface ---------------------------------------------------
         def update(self, context, candidates, results) -> None:
@@ -110,7 +127,7 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             return self.booster.predict(rows, ptr)
 
         def save(self, path: str) -> None:
-            """A directory holding the booster, the measured groups and the settings."""
+            """A directory: the boosters (prior and current), the measured groups, settings."""
             out = Path(path)
             out.mkdir(parents=True, exist_ok=True)
             arrays = {}
@@ -121,9 +138,13 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             np.savez_compressed(out / "data.npz", **arrays)
             (out / "settings.json").write_text(json.dumps(
                 {"columns": self.columns.tolist(), "labels": self.labels,
-                 "groups": list(self.groups), "trained": self.booster is not None}))
+                 "groups": list(self.groups), "trained": self.booster is not None,
+                 "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
+                 "finetune_rounds": self.finetune_rounds}))
             if self.booster is not None:
                 self.booster.booster_.save_model(str(out / "booster.json"))
+            if self.prior_model is not None:
+                self.prior_model.booster_.save_model(str(out / "prior.json"))
 
         def load(self, path: str) -> None:
             import xgboost as xgb
@@ -132,32 +153,42 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             settings = json.loads((src / "settings.json").read_text())
             self.columns = np.asarray(settings["columns"], dtype=np.int64)
             self.labels = settings["labels"]
+            self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)
+            self.prior_programs = settings.get("prior_programs", 0)
             with np.load(src / "data.npz") as z:
                 self.groups = {}
                 for k, key in enumerate(settings["groups"]):
                     rows, ptr = z[f"rows{k}"], z[f"ptr{k}"]
                     self.groups[key] = [[rows[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)],
                                         z[f"lat{k}"].tolist()]
-            if settings["trained"]:
+
+            def booster(name):
                 model = PackSumXGB(seed=self.seed, **self.model_kw)
                 model.booster_ = xgb.Booster()
-                model.booster_.load_model(str(src / "booster.json"))
+                model.booster_.load_model(str(src / name))
                 model.n_features_ = len(self.columns)
-                self.booster = model
-            else:
-                self.booster = None
+                return model
+
+            self.prior_model = booster("prior.json") if settings.get("prior") else None
+            self.booster = booster("booster.json") if settings["trained"] else None
 
     return FeatureImportanceModel()
 
 
-DEFAULT_SELECTION = Path(__file__).parent / "defaults" / "selection.json"
+DEFAULTS = Path(__file__).parent / "defaults"
+DEFAULT_SELECTION = DEFAULTS / "selection.json"
+DEFAULT_PRIOR = DEFAULTS / "prior.npz"
 
 
-def default_fi_model(num_cores: int, seed: int | None):
-    """``--cost-model fi``: the shipped selection (if present) and rank labels."""
+def default_fi_model(num_cores: int, seed: int | None, prior="default"):
+    """``--cost-model fi``: the shipped selection and rank labels, warm-started from the shipped
+    dataset (``prior="default"``), from another dataset (a path or ``Dataset``), or cold
+    (``None``)."""
     selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
     if selection is None:
         log.warning("no shipped feature selection; fi uses all 164 features")
-    return make_fi_model(selection=selection, labels="rank", seed=seed or 0,
+    if isinstance(prior, str) and prior == "default":
+        prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
+    return make_fi_model(selection=selection, labels="rank", prior=prior, seed=seed or 0,
                          nthread=num_cores)
 

@@ -36,8 +36,12 @@ class PackSumXGB:
     seed: int = 43
 
     def fit(self, rows: np.ndarray, row_ptr: np.ndarray, labels: np.ndarray,
-            weights: np.ndarray) -> PackSumXGB:
-        """Boost until the weighted training loss stops improving for ``early_stopping_rounds``."""
+            weights: np.ndarray, init: PackSumXGB | None = None) -> PackSumXGB:
+        """Boost until the weighted training loss stops improving for ``early_stopping_rounds``.
+
+        With ``init``, boosting continues from a copy of that model's trees (fine-tuning a
+        prior model on new programs); ``init`` itself is left unchanged.
+        """
         import xgboost as xgb
 
         ids = group_ids(row_ptr)
@@ -45,7 +49,14 @@ class PackSumXGB:
         y_row = labels[ids].astype(np.float64)
         w_row = weights[ids].astype(np.float64)
         dtrain = xgb.DMatrix(rows, label=y_row)
-        state = {"best": np.inf, "since": 0, "margin": np.zeros(len(ids))}
+        if init is not None and init.n_features_ != rows.shape[1]:
+            from .errors import FischedError
+
+            raise FischedError(f"cannot continue a model trained on {init.n_features_} features "
+                               f"with rows of {rows.shape[1]}")
+        start_margin = (init.booster_.predict(dtrain, output_margin=True) if init is not None
+                        else np.zeros(len(ids)))
+        state = {"best": np.inf, "since": 0, "margin": start_margin}
         patience = self.early_stopping_rounds
 
         def objective(pred: np.ndarray, _d) -> tuple[np.ndarray, np.ndarray]:
@@ -54,11 +65,13 @@ class PackSumXGB:
 
         class Stop(xgb.callback.TrainingCallback):
             def after_iteration(self, model, epoch, evals_log) -> bool:
-                # add only the newest tree's output (base_score is 0), not all trees again
+                # add only the newest tree's output (base_score is 0), not all trees again;
+                # its index is not ``epoch`` when boosting continues an ``init`` model
+                newest = model.num_boosted_rounds() - 1
                 state["margin"] += model.predict(dtrain, output_margin=True,
-                                                 iteration_range=(epoch, epoch + 1))
+                                                 iteration_range=(newest, newest + 1))
                 pred = np.bincount(ids, weights=state["margin"], minlength=n)
-                loss = float(np.sum(weights * (pred - labels) ** 2))
+                loss = state["last"] = float(np.sum(weights * (pred - labels) ** 2))
                 if loss < state["best"] - 1e-12:
                     state["best"], state["since"] = loss, 0
                 else:
@@ -70,8 +83,10 @@ class PackSumXGB:
             params["nthread"] = self.nthread
         start = time.perf_counter()
         self.booster_ = xgb.train(params, dtrain, num_boost_round=self.max_rounds, obj=objective,
-                                  callbacks=[Stop()])
+                                  callbacks=[Stop()],
+                                  xgb_model=init.booster_.copy() if init is not None else None)
         self.train_seconds_ = time.perf_counter() - start
+        self.final_loss_ = state.get("last")  # the tracked loss of the returned trees
         self.n_features_ = rows.shape[1]
         return self
 

@@ -13,12 +13,17 @@ log = logging.getLogger("fisched")
 FAILED_SECONDS = 1e9  # run_secs at or above this mark a failed build or run (MetaSchedule uses 1e10)
 
 
-def open_database(workdir: str | Path):
-    """The JSON database in ``workdir`` (created empty if absent), after ``repair``."""
+def open_database(workdir: str | Path, notes: list[str] | None = None):
+    """The JSON database in ``workdir`` (created empty if absent), after ``repair``.
+
+    What the repair set aside is logged and, if ``notes`` is given, appended to it.
+    """
     from tvm.s_tir import meta_schedule as ms
 
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    repair(workdir)
+    set_aside = repair(workdir)
+    if notes is not None:
+        notes.extend(set_aside)
     return ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
 
 

@@ -19,7 +19,7 @@ from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model, fuse
 from .provenance import provenance
-from .records import best_seconds, open_database, records_by_task, repair, run_seconds
+from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, num_cores
 
 META_FILE = "fisched.json"
@@ -153,8 +153,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     workdir.mkdir(parents=True, exist_ok=True)
     check_meta(workdir, model, target)
     tasks = extract(model, target)
-    set_aside = repair(workdir)
-    database = open_database(workdir)
+    set_aside: list[str] = []
+    database = open_database(workdir, set_aside)
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
     best = [best_seconds(r) for r in existing]
