@@ -27,12 +27,17 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
 
     wd = tmp_path / "exp"
     args = ["experiment", str(tiny_onnx), "--trials", "4", "--seeds", "1", "--arms",
-            "xgb,random", "--workdir", str(wd)]
+            "xgb,fi-prior", "--workdir", str(wd)]
     assert main(args) == 0
     runs = {p.parent.name: json.loads(p.read_text()) for p in wd.rglob("run.json")}
-    assert set(runs) == {"xgb", "random"}
+    assert set(runs) == {"xgb", "fi-prior"}
+    # warm-started from the shipped dataset, none of whose tasks is this model's
+    prior = runs["fi-prior"]["prior"]
+    assert prior["programs"] > 1000 and prior["left_out"] == []
     for run in runs.values():
         assert run["measured"] >= 4 and run["latency_ms"] > 0
+        assert run["reference"]["name"] == "onnxruntime"
+        assert run["reference"]["latency_ms"] > 0 and run["reference"]["max_relative_error"] < 1e-4
         assert run["curve"][-1]["trials"] == run["measured"]
         assert {"seconds", "trials", "estimate_ms"} <= set(run["curve"][0])
     summary = json.loads((wd / "summary.json").read_text())["summary"]["tiny"]

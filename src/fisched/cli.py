@@ -184,16 +184,19 @@ def cmd_importance(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .dataset import load_dataset
-    from .evaluate import default_configs, evaluate, results_table
+    from .evaluate import default_configs, evaluate_repeated, results_table
     from .plots import dims_curve
     from .provenance import provenance
 
     ds = load_dataset(args.dataset)
-    results = evaluate(ds, default_configs(args.sweep_labels), folds=args.folds, seed=args.seed,
-                       progress=not args.quiet)
+    if args.folds < 2 or args.repeats < 1:
+        raise FischedError("--folds must be at least 2 and --repeats at least 1")
+    results = evaluate_repeated(ds, default_configs(args.sweep_labels), folds=args.folds,
+                                repeats=args.repeats, seed=args.seed, progress=not args.quiet)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"dataset": args.dataset, "folds": args.folds, "seed": args.seed,
+                               "repeats": args.repeats,
                                "programs": ds.n_programs, "tasks": len(ds.tasks),
                                "results": results, "provenance": provenance()}, indent=2))
     table = results_table(results)
@@ -309,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("-o", "--output", default="results/evaluate.json")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="task partitions to average over (seeds seed, seed+1, ...)")
     p.add_argument("--sweep-labels", default="rank", help="labels of the dimension sweep")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")

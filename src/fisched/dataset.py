@@ -83,21 +83,24 @@ class Dataset:
             np.concatenate([[0], np.cumsum([len(r) for r in run_sel])]).astype(np.int64),
             self.task_id[programs], self.tasks, self.provenance)
 
-    def without_tasks(self, task_mods: list = (), models: tuple[str, ...] = ()
-                      ) -> tuple[Dataset, list[str]]:
-        """The programs of every task except those structurally equal to one of ``task_mods``
-        or drawn from one of ``models``; returns it with the names of the tasks left out.
-
-        Used to warm-start a cost model from a prior dataset without the tasks it is about to
-        tune, so what it shows is transfer, not memory.
-        """
+    def tasks_like(self, task_mods: list = (), models: tuple[str, ...] = (),
+                   shashes: tuple[str, ...] = ()) -> list[int]:
+        """Indices of the tasks structurally equal to one of ``task_mods`` (or with one of the
+        structural hashes ``shashes``) or drawn from one of ``models``."""
         from tvm_ffi import structural_hash
 
-        hashes = {str(structural_hash(m)) for m in task_mods}
-        out = [i for i, t in enumerate(self.tasks)
-               if t.get("model") in models or t.get("shash") in hashes]
-        if task_mods and any("shash" not in t for t in self.tasks):
+        hashes = {str(structural_hash(m)) for m in task_mods} | set(shashes)
+        if hashes and any("shash" not in t for t in self.tasks):
             log.warning("dataset predates task hashes: only whole models can be left out")
+        return [i for i, t in enumerate(self.tasks)
+                if t.get("model") in models or t.get("shash") in hashes]
+
+    def without_tasks(self, task_mods: list = (), models: tuple[str, ...] = (),
+                      shashes: tuple[str, ...] = ()) -> tuple[Dataset, list[str]]:
+        """Every program except those of ``tasks_like(...)``, and the names of the tasks left
+        out. Used to warm-start a cost model from a prior dataset without the tasks it is about
+        to tune, so what it shows is transfer, not memory."""
+        out = self.tasks_like(task_mods, models, shashes)
         keep = np.flatnonzero(~np.isin(self.task_id, out))
         return self.subset(keep), [f"{self.tasks[i]['model']}/{self.tasks[i]['name']}"
                                    for i in out]
@@ -290,7 +293,9 @@ def describe(ds: Dataset, plot: str | Path | None = None) -> str:
                      f"(per task min {per_task.min()}, median {int(np.median(per_task))}), "
                      f"{int((sel & ~valid).sum())} failed")
     counts = np.bincount(ds.task_id, minlength=len(ds.tasks))
-    lines.append(f"tasks with >= 64 programs: {int((counts >= 64).sum())}")
+    short = [f"{t['model']}/{t['name']} ({c})" for t, c in zip(ds.tasks, counts) if c < 64]
+    lines.append(f"tasks with >= 64 programs: {int((counts >= 64).sum())}; "
+                 f"with fewer ({len(short)}): {', '.join(short) or '-'}")
     y = normalized_throughput(ds)[valid]
     hist, edges = np.histogram(y, bins=10, range=(0, 1))
     lines.append("label distribution (normalized throughput = best/latency within the task):")

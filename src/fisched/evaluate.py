@@ -130,6 +130,28 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
     return results
 
 
+def evaluate_repeated(ds: Dataset, configs: list[Config], folds: int = 5, repeats: int = 1,
+                      seed: int = 0, progress: bool = True, **model_kw) -> dict:
+    """``evaluate`` over ``repeats`` different task partitions (seeds ``seed, seed+1, ...``);
+    every metric is the mean over repeats, with the per-repeat top-1 values kept beside it.
+    A single top-1 hangs on one pick per task, so one partition moves it by several points."""
+    runs = [evaluate(ds, configs, folds, seed + r, progress, **model_kw) for r in range(repeats)]
+
+    def mean(values):
+        if isinstance(values[0], dict):
+            return {k: mean([v[k] for v in values]) for k in values[0]}
+        if isinstance(values[0], (int, float)) and not isinstance(values[0], bool):
+            return float(np.mean(values))
+        return values[0]
+
+    out = {}
+    for c in configs:
+        out[c.name] = mean([run[c.name] for run in runs])
+        out[c.name]["top1_repeats"] = [run[c.name]["top1"] for run in runs]
+        out[c.name]["top5_repeats"] = [run[c.name]["top5"] for run in runs]
+    return out
+
+
 def results_table(results: dict) -> str:
     header = ["config", "dims", "top-1", "top-5", "pairwise", "peak@32", "train s",
               "pred s/10k"]
