@@ -16,3 +16,4 @@ $BIN/python benchmarks/transfer.py data/dataset.npz -o results/transfer.json
 mkdir -p src/fisched/defaults
 cp results/importance/selection.json src/fisched/defaults/selection.json
 cp data/dataset.npz src/fisched/defaults/prior.npz
+$BIN/python benchmarks/readme_tables.py

@@ -71,9 +71,11 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     assert cold.booster is None and warm.booster is warm.prior_model is not None
     context, cands = _candidates(database, task, target)
     pred = warm.predict(context, cands)
-    lat = prior.latency
-    # trained on these very programs, the warm model ranks the fastest above the slowest
-    assert pred[np.argmin(lat)] > pred[np.argmax(np.where(np.isfinite(lat), lat, -1))]
+    # trained on these very programs, the warm model orders them by speed (mostly: a schedule
+    # found twice may have been timed both fast and slow on this busy machine)
+    from fisched.importance import pairwise_accuracy
+
+    assert pairwise_accuracy(pred, prior.latency, np.zeros(len(pred), int)) > 0.7
 
     # a measured batch fine-tunes a copy of the prior: at most 7 more trees, prior untouched
     prior_trees = warm.prior_model.booster_.num_boosted_rounds()

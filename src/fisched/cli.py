@@ -77,7 +77,7 @@ def cmd_tune(args) -> int:
 def cmd_measure(args) -> int:
     from .compile import LIBRARY_FILE, compile_model, compile_untuned
     from .frontend import load_model, model_name
-    from .measure import VMRunner, max_relative_error, time_callable
+    from .measure import VMRunner, max_relative_error, time_alternating
     from .report import write_measure_report
     from .target import make_target
     from .tune import read_meta
@@ -93,18 +93,16 @@ def cmd_measure(args) -> int:
     if not library.exists():
         compile_model(model, workdir, target)
     tuned = VMRunner(str(library))
-    rows = [time_callable("TVM tuned (fisched)", tuned.timer(model.inputs), args.budget)]
+    fns = {"TVM tuned (fisched)": tuned.timer(model.inputs)}
     checks = {}
     out = tuned(model.inputs)
     if model.reference is not None:
         expected = model.reference.run(model.inputs)
         checks[f"tuned vs {model.reference.name}"] = max_relative_error(out, expected)
-        rows.append(time_callable(model.reference.name,
-                                  lambda: model.reference.run(model.inputs), args.budget))
+        fns[model.reference.name] = lambda: model.reference.run(model.inputs)
     if not args.skip_untuned:
-        untuned = VMRunner(compile_untuned(model, target))
-        rows.append(time_callable("TVM untuned", untuned.timer(model.inputs), args.budget,
-                                  max_runs=10))
+        fns["TVM untuned"] = VMRunner(compile_untuned(model, target)).timer(model.inputs)
+    rows = time_alternating(fns, args.budget, max_runs={"TVM untuned": 10})
     print(write_measure_report(workdir, model.name, target, threads, rows, checks,
                                args.tolerance))
     bad = {k: v for k, v in checks.items() if v > args.tolerance}
@@ -207,11 +205,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .experiment import ARMS, experiment, plot_curves
+    from .experiment import ARMS, experiment
     from .target import make_target
 
-    if args.trials <= 0 or args.seeds <= 0:
-        raise FischedError("--trials and --seeds must be positive")
+    if args.trials <= 0 or args.seeds <= 0 or args.rounds <= 0:
+        raise FischedError("--trials, --seeds and --rounds must be positive")
     target = make_target(args.target)
     _setup_threads(target)
     arms = tuple(args.arms.split(","))
@@ -219,22 +217,9 @@ def cmd_experiment(args) -> int:
         raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
     out = Path(args.workdir)
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
-                        args.prior, log=lambda m: print(m, file=sys.stderr))
-    lines = [f"| model | {arms[1]} time to {arms[0]}'s final (x) | final latency {arms[1]}/"
-             f"{arms[0]} | {arms[0]} ms | {arms[1]} ms | reference ms | seeds reached |",
-             "|---|---|---|---|---|---|---|"]
-    fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
-    for model, s in result["summary"].items():
-        base = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
-        arm = np.median([p["arm_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
-        ref = (f"{s['reference_ms_median']:.3f} ({s['reference']})"
-               if s["reference_ms_median"] is not None else "-")
-        lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
-                     f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
-                     f"{base:.3f} | {arm:.3f} | {ref} | {s['reached']} |")
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"plot: {plot_curves(result['runs'], out / 'curves.png')}")
+                        args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr))
+    print(result["table"])
+    print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
 
 
@@ -328,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "warm-started from --prior minus the tuned model's tasks), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="rounds over every task the budget is sized for (default 2)")
     p.add_argument("--workdir", default="results/experiment")
     p.add_argument("--target", default=None)
     p.set_defaults(func=cmd_experiment)

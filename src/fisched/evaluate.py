@@ -3,8 +3,9 @@
 Tasks are split into K folds; every configuration is trained on the programs of K-1 folds and
 scored on the tasks of the held-out fold, so a task is never seen in training when it is scored.
 Feature selections are fitted on the training folds only (importance from a stock-labelled
-model trained on them), never on the held-out tasks. Failed programs are trained on (label 0) but
-not scored: the metrics rank measured programs, as TenSet's do.
+model trained on them: its total gain, or the permutation importance it shows on a split of the
+training tasks it was not trained on), never on the held-out tasks. Failed programs are trained
+on (label 0) but not scored: the metrics rank measured programs, as TenSet's do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from .dataset import Dataset, constant_features
 from .features import N_FEATURES
-from .importance import FeatureSelection, fit_model, pairwise_accuracy
+from .importance import (FeatureSelection, fit_model, pairwise_accuracy,
+                         permutation_importance, task_split)
 from .labels import labels_for
 
 
@@ -26,6 +28,7 @@ class Config:
     policy: str = "all"
     param: float = 0.0
     labels: str = "stock"
+    score: str = "total_gain"  # or "permutation": measured on tasks held out of training
 
 
 def default_configs(sweep_labels: str = "rank") -> list[Config]:
@@ -34,10 +37,22 @@ def default_configs(sweep_labels: str = "rank") -> list[Config]:
     configs += [Config(f"relabel-{lab}", labels=lab)
                 for lab in ("rank", "rank-w", "power", "log", "quantile")]
     configs += [Config(f"cum95+{lab}", "cumulative", 0.95, lab) for lab in ("rank", "log")]
+    configs += [Config(f"perm-cum95+{lab}", "cumulative", 0.95, lab, "permutation")
+                for lab in ("stock", "rank")]
     configs += [Config(f"top{k}+{sweep_labels}", "top-k", k, sweep_labels)
                 for k in (164, 128, 96, 64, 48, 32, 16)]
     configs += [Config(f"top{k}+stock", "top-k", k, "stock") for k in (64, 32, 16)]
     return configs
+
+
+def transfer_importance(ds: Dataset, seed: int = 0, **model_kw) -> np.ndarray:
+    """Permutation importance of a stock model on tasks of ``ds`` held out of its training:
+    how much each feature helps rank programs of tasks the model has not seen."""
+    inner_train, inner_held = task_split(ds, seed=seed)
+    model = fit_model(ds, inner_train, **model_kw)
+    weight = model.booster_.get_score(importance_type="weight")
+    used = np.array([weight.get(f"f{i}", 0) > 0 for i in range(N_FEATURES)])
+    return permutation_importance(model, ds.subset(inner_held), used, seed)
 
 
 def topk_score(pred, latency, task_id, weight, k: int) -> float:
@@ -87,10 +102,12 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
         train = np.flatnonzero(~np.isin(ds.task_id, held_tasks))
         stock = fit_model(ds, train, **model_kw)
         gain = stock.booster_.get_score(importance_type="total_gain")
-        scores = np.array([gain.get(f"f{i}", 0.0) for i in range(N_FEATURES)])
+        scores = {"total_gain": np.array([gain.get(f"f{i}", 0.0) for i in range(N_FEATURES)])}
+        if any(c.score == "permutation" for c in configs):
+            scores["permutation"] = transfer_importance(ds.subset(train), seed, **model_kw)
         hsub = ds.subset(held)
         for c in configs:
-            sel = FeatureSelection(c.policy, c.param).fit(scores, constant)
+            sel = FeatureSelection(c.policy, c.param).fit(scores[c.score], constant)
             model = stock if (c.policy == "all" and c.labels == "stock") else \
                 fit_model(ds, train, sel.indices_, c.labels, **model_kw)
             times = []

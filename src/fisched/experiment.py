@@ -21,10 +21,10 @@ from .compile import compile_model
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import load_model
-from .measure import VMRunner, max_relative_error, time_callable
+from .measure import VMRunner, max_relative_error, time_alternating
 from .provenance import provenance
 from .target import num_cores
-from .tune import tune
+from .tune import trials_per_iter, tune
 
 RUN_FILE = "run.json"
 
@@ -81,8 +81,14 @@ def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
 
 
 def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
-            prior: str | None = None) -> dict:
-    """One uninterrupted tuning run plus the compiled model's latency; cached in run.json."""
+            prior: str | None = None, rounds: int = 2) -> dict:
+    """One uninterrupted tuning run plus the compiled model's latency; cached in run.json.
+
+    ``rounds``: the per-task batch is sized so that one round over every task takes
+    1/rounds of the budget. With a single round the end-to-end estimate (defined once every task
+    has a measurement) would only exist at the very end, and the cost model would never steer a
+    second visit to a task.
+    """
     done = workdir / RUN_FILE
     if done.exists():
         return json.loads(done.read_text())
@@ -98,19 +104,24 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     curve: list[dict] = []
     start = time.time()  # the prior's training counts as the arm's tuning time
     cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds)
+    per_iter = trials_per_iter(trials // rounds, len(tasks))
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
-                  cost_model_obj=cost_model, callbacks=(_curve_callback(weights, curve, start),))
+                  num_trials_per_iter=per_iter, cost_model_obj=cost_model,
+                  callbacks=(_curve_callback(weights, curve, start),))
     library = compile_model(model, workdir, target)
     runner = VMRunner(str(library))
-    latency = time_callable("tuned", runner.timer(model.inputs), budget_s=5.0)
+    fns = {"tuned": runner.timer(model.inputs)}
     reference = None
-    if model.reference is not None:  # what a user compares against, timed right after
-        ref = time_callable(model.reference.name, lambda: model.reference.run(model.inputs),
-                            budget_s=5.0)
-        reference = {"name": model.reference.name, "latency_ms": ref.median_ms,
+    if model.reference is not None:  # what a user compares against, timed in the same rounds
+        fns[model.reference.name] = lambda: model.reference.run(model.inputs)
+    timed = time_alternating(fns, budget_s=5.0)
+    latency = timed[0]
+    if model.reference is not None:
+        reference = {"name": model.reference.name, "latency_ms": timed[1].median_ms,
                      "max_relative_error": max_relative_error(
                          runner(model.inputs), model.reference.run(model.inputs))}
     run = {"model": model.name, "arm": arm, "seed": seed, "trials": trials,
+           "trials_per_iter": per_iter, "tasks": len(tasks),
            "measured": result.trials_measured, "failed": result.failed,
            "tune_seconds": result.seconds, "profile_seconds": result.profile, "curve": curve,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
@@ -165,7 +176,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
 
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
-               log=print) -> dict:
+               rounds: int = 2, log=print) -> dict:
     """Run (or resume) every model x seed x arm, alternating arm order by seed."""
     workdir = Path(workdir)
     runs = []
@@ -176,14 +187,42 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
             for arm in order:
                 wd = workdir / Path(spec).stem / f"seed{seed}" / arm
                 log(f"{spec} seed {seed} {arm} ...")
-                run = run_arm(spec, arm, seed, trials, wd, target, prior)
+                run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds)
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
+                summary, table = write_summary(workdir, runs, arms, trials, seeds, target)
+    return {"runs": runs, "summary": summary, "table": table}
+
+
+def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials: int,
+                  seeds: int, target) -> tuple[dict, str]:
+    """summary.json, summary.md and curves.png from the runs so far (rewritten after each run,
+    so a stopped experiment still has its partial results on disk)."""
     summary = summarize(runs, *arms)
     (workdir / "summary.json").write_text(json.dumps(
         {"arms": list(arms), "trials": trials, "seeds": seeds, "summary": summary,
          "provenance": provenance(target)}, indent=2))
-    return {"runs": runs, "summary": summary}
+    table = summary_table(summary, arms)
+    (workdir / "summary.md").write_text(table + "\n")
+    plot_curves(runs, workdir / "curves.png")
+    return summary, table
+
+
+def summary_table(summary: dict, arms: tuple[str, str]) -> str:
+    base, cand = arms
+    lines = [f"| model | {cand} time to {base}'s final (x) | final latency {cand}/{base} | "
+             f"{base} ms | {cand} ms | reference ms | seeds reached |",
+             "|---|---|---|---|---|---|---|"]
+    fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
+    for model, s in summary.items():
+        a = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
+        b = np.median([p["arm_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
+        ref = (f"{s['reference_ms_median']:.3f} ({s['reference']})"
+               if s["reference_ms_median"] is not None else "-")
+        lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
+                     f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
+                     f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} |")
+    return "\n".join(lines)
 
 
 def plot_curves(runs: list[dict], path: str | Path) -> Path:

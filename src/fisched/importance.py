@@ -43,7 +43,8 @@ def pairwise_accuracy(pred: np.ndarray, latency: np.ndarray, task_id: np.ndarray
     for t in np.unique(task_id):
         sel = task_id == t
         p, lat = pred[sel], latency[sel]
-        dl = np.sign(lat[:, None] - lat[None, :])  # +1 where i slower than j
+        with np.errstate(invalid="ignore"):  # inf - inf: two failed programs, masked below
+            dl = np.sign(lat[:, None] - lat[None, :])  # +1 where i slower than j
         dp = np.sign(p[None, :] - p[:, None])      # +1 where j scored higher than i
         valid = (dl != 0) & ~(np.isinf(lat[:, None]) & np.isinf(lat[None, :]))
         right += int(np.sum((dl == dp) & valid))
@@ -75,22 +76,29 @@ def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,
     contribs = booster.predict(xgb.DMatrix(sub.features), pred_contribs=True)[:, :N_FEATURES]
     per_program = np.add.reduceat(contribs, sub.row_ptr[:-1], axis=0)
     out["shap"] = np.abs(per_program).mean(axis=0)
-    hsub = ds.subset(held)
-    base = pairwise_accuracy(model.predict(hsub.features, hsub.row_ptr), hsub.latency,
-                             hsub.task_id)
+    out["permutation"] = permutation_importance(model, ds.subset(held), out["weight"] > 0, seed,
+                                                permutation_repeats)
+    return out
+
+
+def permutation_importance(model: PackSumXGB, held: Dataset, used: np.ndarray, seed: int = 0,
+                           repeats: int = 1) -> np.ndarray:
+    """Drop in pairwise accuracy on ``held`` when each used column is shuffled across rows
+    (zero for unused columns). Negative: the model ranks the held-out tasks better without
+    the feature, i.e. its splits on it do not carry over to unseen tasks."""
+    base = pairwise_accuracy(model.predict(held.features, held.row_ptr), held.latency,
+                             held.task_id)
     rng = np.random.default_rng(seed)
     perm = np.zeros(N_FEATURES)
-    used = np.flatnonzero(out["weight"] > 0)
-    for i in used:
+    for i in np.flatnonzero(used):
         drops = []
-        for _ in range(permutation_repeats):
-            rows = hsub.features.copy()
+        for _ in range(repeats):
+            rows = held.features.copy()
             rows[:, i] = rng.permutation(rows[:, i])
-            drops.append(base - pairwise_accuracy(model.predict(rows, hsub.row_ptr),
-                                                  hsub.latency, hsub.task_id))
+            drops.append(base - pairwise_accuracy(model.predict(rows, held.row_ptr),
+                                                  held.latency, held.task_id))
         perm[i] = float(np.mean(drops))
-    out["permutation"] = perm
-    return out
+    return perm
 
 
 @dataclass

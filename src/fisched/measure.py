@@ -33,19 +33,27 @@ class Latency:
         return {**asdict(self), "median_ms": self.median_ms, "spread_ms": list(self.spread_ms)}
 
 
-def time_callable(name: str, fn: Callable[[], object], budget_s: float = 10.0,
-                  min_runs: int = 3, max_runs: int = 50) -> Latency:
-    """Warm up once, then repeat ``fn`` as many times as fit in ``budget_s`` (within bounds)."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    runs = int(max(min_runs, min(max_runs, budget_s / max(first, 1e-6))))
-    times = []
-    for _ in range(runs):
+def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.0,
+                     rounds: int = 5, min_runs: int = 3, max_runs: dict[str, int] | None = None
+                     ) -> list[Latency]:
+    """Time several callables in interleaved rounds (A B C, A B C, ...), so that drift of a shared
+    machine hits all of them alike; each gets about ``budget_s`` in total."""
+    per_round = {}
+    for name, fn in fns.items():  # warm-up, which also sizes each callable's runs per round
         start = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return Latency(name, times)
+        first = max(time.perf_counter() - start, 1e-6)
+        cap = (max_runs or {}).get(name, 50)
+        total = int(max(min_runs, min(cap, budget_s / first)))
+        per_round[name] = max(1, -(-total // rounds))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per_round[name]):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return [Latency(name, runs) for name, runs in times.items()]
 
 
 class VMRunner:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Whole-model tuning: stock XGBModel against FeatureImportanceModel warm-started from the shipped
+# dataset minus the tuned model's own tasks (transfer, not memory), 300 trials, 3 seeds, arms
+# alternating. Writes results/experiment/{summary.json,summary.md,curves.png} and per run
+# <model>/seed<k>/<arm>/run.json beside its MetaSchedule records. Resumable: rerun the same
+# command and finished runs are kept, an interrupted one is redone from scratch.
+# Alone on the machine: it takes about 10-15 minutes per run, 18 runs. Extra arguments are
+# passed on (e.g. --seeds 1 for a first pass over every model).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/fisched experiment resnet18,mobilenet_v2,bert --trials 300 --seeds 3 \
+    --arms xgb,fi-prior --workdir results/experiment "$@"
+.venv/bin/python benchmarks/readme_tables.py
