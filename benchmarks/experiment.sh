@@ -8,6 +8,6 @@
 # passed on (e.g. --seeds 1 for a first pass over every model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/fisched experiment resnet18,mobilenet_v2,bert --trials 300 --seeds 3 \
+.venv/bin/fisched experiment resnet18,bert,mobilenet_v2 --trials 300 --seeds 3 \
     --arms xgb,fi-prior --workdir results/experiment "$@"
 .venv/bin/python benchmarks/readme_tables.py

@@ -170,11 +170,13 @@ def evaluate_repeated(ds: Dataset, configs: list[Config], folds: int = 5, repeat
 
 
 def results_table(results: dict) -> str:
-    header = ["config", "dims", "top-1", "top-5", "pairwise", "peak@32", "train s",
-              "pred s/10k"]
-    rows = [[name, f"{r['dims']:.0f}", f"{r['top1']:.3f}", f"{r['top5']:.3f}",
-             f"{r['pairwise']:.3f}", f"{r['avg_peak32']:.3f}", f"{r['train_s']:.2f}",
-             f"{r['predict_s_per_10k']:.3f}"] for name, r in results.items()]
+    header = ["config", "dims", "top-1", "top-1 range", "top-5", "pairwise", "peak@32",
+              "train s", "pred s/10k"]
+    spread = lambda v: (f"{min(v):.3f}-{max(v):.3f}" if len(v) > 1 else "-")  # noqa: E731
+    rows = [[name, f"{r['dims']:.0f}", f"{r['top1']:.3f}", spread(r.get("top1_repeats", [])),
+             f"{r['top5']:.3f}", f"{r['pairwise']:.3f}", f"{r['avg_peak32']:.3f}",
+             f"{r['train_s']:.2f}", f"{r['predict_s_per_10k']:.3f}"]
+            for name, r in results.items()]
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     line = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
