@@ -113,3 +113,26 @@ def test_dataset_cli_build_and_info(tuned_tiny, tmp_path, capsys):
     assert "tiny: " in text and "label distribution" in text and "constant features" in text
     assert (tmp_path / "h.png").stat().st_size > 1000
     assert main(["dataset", "info", str(tmp_path / "missing.npz")]) == 2
+
+
+def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path, target):
+    from fisched.collect import collect
+    from fisched.frontend import load_model
+    from fisched.records import open_database, records_by_task
+    from fisched.tune import extract
+
+    model = load_model(str(tiny_onnx))
+    tasks = extract(model, target)
+
+    def per_task():
+        db = open_database(tmp_path / model.name)
+        return [len(r) for r in records_by_task(db, [t.mod for t in tasks])]
+
+    counts = collect([str(tiny_onnx)], tmp_path, target, trials_per_task=4, progress=False)
+    first = per_task()
+    assert counts == {model.name: sum(first)}  # the running count matches the database
+    assert sum(n >= 4 for n in first) >= 2 and min(first) >= 2
+    collect([str(tiny_onnx)], tmp_path, target, trials_per_task=4, progress=False)
+    second = per_task()
+    # a task that reached its goal is not measured again
+    assert [b for a, b in zip(first, second) if a >= 4] == [a for a in first if a >= 4]

@@ -243,6 +243,10 @@ def plot_curves(runs: list[dict], path: str | Path) -> Path:
             color = colors.setdefault(r["arm"], f"C{len(colors)}")
             ax.plot(*zip(*pts), color=color, alpha=0.7, lw=1,
                     label=r["arm"] if r["seed"] == 0 else None)
+        refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
+        if refs:  # what the user would get without TVM, measured in the same runs
+            ax.axhline(float(np.median([x["latency_ms"] for x in refs])), color="gray", ls="--",
+                       lw=1, label=refs[0]["name"])
         ax.set_title(model)
         ax.set_xlabel("tuning wall time (s)")
         ax.set_ylabel("estimated latency (ms)")
