@@ -17,6 +17,10 @@ def test_time_to_reach_and_summary():
                      {"seconds": 25, "trials": 8, "estimate_ms": 8.5}]}
     assert time_to_reach(arm["curve"], 9.0) == 25
     assert time_to_reach(arm["curve"], 5.0) is None
+    # an estimate that leaves out a task the baseline covers does not count as reaching it
+    partial = [{"seconds": 5, "trials": 4, "estimate_ms": 1.0, "tasks_ok": 2},
+               {"seconds": 30, "trials": 8, "estimate_ms": 8.0, "tasks_ok": 3}]
+    assert time_to_reach(partial, 9.0, tasks_ok=3) == 30
     s = summarize([base, arm])["m"]
     assert s["time_ratio_median"] == 25 / 40
     assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
@@ -39,7 +43,9 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
         assert run["reference"]["name"] == "onnxruntime"
         assert run["reference"]["latency_ms"] > 0 and run["reference"]["max_relative_error"] < 1e-4
         assert run["curve"][-1]["trials"] == run["measured"]
-        assert {"seconds", "trials", "estimate_ms"} <= set(run["curve"][0])
+        assert {"seconds", "trials", "estimate_ms", "tasks_ok"} <= set(run["curve"][0])
+        last = run["curve"][-1]  # estimates rebuilt from the records, every task covered
+        assert last["estimate_ms"] > 0 and last["tasks_ok"] == run["tasks"]
     summary = json.loads((wd / "summary.json").read_text())["summary"]["tiny"]
     assert summary["latency_ratio_median"] > 0
     assert (wd / "curves.png").exists() and (wd / "summary.md").exists()

@@ -217,7 +217,8 @@ def cmd_experiment(args) -> int:
         raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
     out = Path(args.workdir)
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
-                        args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr))
+                        args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
+                        summarize_only=args.summarize)
     print(result["table"])
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rounds over every task the budget is sized for (default 2)")
     p.add_argument("--workdir", default="results/experiment")
     p.add_argument("--target", default=None)
+    p.add_argument("--summarize", action="store_true",
+                   help="only summarise the runs already finished; tune nothing")
     p.set_defaults(func=cmd_experiment)
     return parser
 

@@ -29,26 +29,61 @@ from .tune import trials_per_iter, tune
 RUN_FILE = "run.json"
 
 
-def _curve_callback(weights: list[float], curve: list, start: float):
+def _curve_callback(curve: list, start: float):
+    """Appends (wall seconds, trials so far) after every measured batch; the estimates are
+    added from the records afterwards (``with_estimates``)."""
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
-
-    best: list[float | None] = [None] * len(weights)
 
     @derived_object
     class Curve(ms.measure_callback.PyMeasureCallback):
         def apply(self, task_scheduler, task_id, candidates, builder_results, runner_results):
-            for b, r in zip(builder_results, runner_results):
-                if b.error_msg is None and r.error_msg is None and r.run_secs:
-                    secs = float(np.mean([float(s) for s in r.run_secs]))
-                    if best[task_id] is None or secs < best[task_id]:
-                        best[task_id] = secs
-            est = (sum(w * b for w, b in zip(weights, best)) * 1e3
-                   if all(b is not None for b in best) else None)
             trials = (curve[-1]["trials"] if curve else 0) + len(runner_results)
-            curve.append({"seconds": time.time() - start, "trials": trials, "estimate_ms": est})
+            curve.append({"seconds": time.time() - start, "trials": trials})
 
     return Curve()
+
+
+def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
+    """Add to every curve point the end-to-end estimate after its first ``trials`` records.
+
+    MetaSchedule appends records to the database file in measurement order, the order the
+    curve counts them in. The estimate (sum of task weight x best latency, ms) exists once every
+    task has been tried; a task none of whose candidates ran (e.g. a gather whose random indices
+    fall out of bounds) is left out of it, and ``tasks_ok`` says how many tasks it covers.
+    """
+    from tvm_ffi import structural_hash
+
+    from .records import FAILED_SECONDS, RECORD_FILE, WORKLOAD_FILE
+
+    task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
+    workloads = [json.loads(line)[0] for line in (workdir / WORKLOAD_FILE).read_text().splitlines()
+                 if line.strip()]
+    task_of_workload = [task_of_hash.get(int(h) % 2**64) for h in workloads]
+    records = []
+    for line in (workdir / RECORD_FILE).read_text().splitlines():
+        if line.strip():
+            widx, rec = json.loads(line)
+            secs = [float(x) for x in (rec[1] or [])]
+            ok = bool(secs) and max(secs) < FAILED_SECONDS
+            records.append((task_of_workload[widx], float(np.mean(secs)) if ok else None))
+    tried = [False] * len(tasks)
+    best: list[float | None] = [None] * len(tasks)
+    out, n = [], 0
+    for point in curve:
+        for task, secs in records[n:point["trials"]]:
+            if task is None:
+                continue
+            tried[task] = True
+            if secs is not None and (best[task] is None or secs < best[task]):
+                best[task] = secs
+        n = max(n, point["trials"])
+        done = all(tried)
+        out.append({"seconds": point["seconds"], "trials": point["trials"],
+                    "estimate_ms": (sum(t.weight * b for t, b in zip(tasks, best)
+                                        if b is not None) * 1e3 if done else None),
+                    "tasks_ok": sum(b is not None for b in best)})
+    return out
 
 
 ARMS = ("xgb", "fi", "fi-prior", "random")
@@ -91,7 +126,14 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     """
     done = workdir / RUN_FILE
     if done.exists():
-        return json.loads(done.read_text())
+        run = json.loads(done.read_text())
+        if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
+            model = load_model(spec, threads=num_cores(target))
+            from .tune import extract
+
+            run["curve"] = with_estimates(run["curve"], workdir, extract(model, target))
+            _write_json(done, run)
+        return run
     if workdir.exists():
         workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
     workdir.mkdir(parents=True)
@@ -99,7 +141,6 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     from .tune import extract
 
     tasks = extract(model, target)
-    weights = [t.weight for t in tasks]
     prior_ds, prior_info = prior_for(prior, model, tasks) if arm == "fi-prior" else (None, None)
     curve: list[dict] = []
     start = time.time()  # the prior's training counts as the arm's tuning time
@@ -107,7 +148,8 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     per_iter = trials_per_iter(trials // rounds, len(tasks))
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
                   num_trials_per_iter=per_iter, cost_model_obj=cost_model,
-                  callbacks=(_curve_callback(weights, curve, start),))
+                  callbacks=(_curve_callback(curve, start),))
+    curve = with_estimates(curve, workdir, tasks)
     library = compile_model(model, workdir, target)
     runner = VMRunner(str(library))
     fns = {"tuned": runner.timer(model.inputs)}
@@ -127,17 +169,23 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
            "reference": reference, "prior": prior_info,
            "provenance": provenance(target)}
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run, indent=2))
-    tmp.replace(done)
+    _write_json(done, run)
     shutil.rmtree(workdir / "logs", ignore_errors=True)
     return run
 
 
-def time_to_reach(curve: list[dict], target_ms: float) -> float | None:
-    """Wall seconds until the run's estimate first reached ``target_ms`` (None if never)."""
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> float | None:
+    """Wall seconds until the run's estimate first reached ``target_ms`` while covering at least
+    ``tasks_ok`` tasks (so a run cannot look faster by missing a task); None if never."""
     for point in curve:
-        if point["estimate_ms"] is not None and point["estimate_ms"] <= target_ms * (1 + 1e-9):
+        if (point["estimate_ms"] is not None and point.get("tasks_ok", 0) >= tasks_ok
+                and point["estimate_ms"] <= target_ms * (1 + 1e-9)):
             return point["seconds"]
     return None
 
@@ -154,7 +202,8 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
                      None)
             if not a or not b or not a["curve"] or a["curve"][-1]["estimate_ms"] is None:
                 continue
-            reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"])
+            reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"],
+                                  a["curve"][-1].get("tasks_ok", 0))
             pairs.append({"seed": seed,
                           "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
                           "latency_ratio": b["latency_ms"] / a["latency_ms"],
@@ -176,8 +225,9 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
 
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
-               rounds: int = 2, log=print) -> dict:
-    """Run (or resume) every model x seed x arm, alternating arm order by seed."""
+               rounds: int = 2, log=print, summarize_only: bool = False) -> dict:
+    """Run (or resume) every model x seed x arm, alternating arm order by seed. With
+    ``summarize_only``, only the finished runs are read and summarised; nothing is tuned."""
     workdir = Path(workdir)
     runs = []
     # seed-major: an experiment stopped part-way has comparable pairs on every model
@@ -186,11 +236,14 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
             order = arms if seed % 2 == 0 else arms[::-1]
             for arm in order:
                 wd = workdir / Path(spec).stem / f"seed{seed}" / arm
+                if summarize_only and not (wd / RUN_FILE).exists():
+                    continue
                 log(f"{spec} seed {seed} {arm} ...")
                 run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds)
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
-                summary, table = write_summary(workdir, runs, arms, trials, seeds, target)
+                write_summary(workdir, runs, arms, trials, seeds, target)
+    summary, table = write_summary(workdir, runs, arms, trials, seeds, target)
     return {"runs": runs, "summary": summary, "table": table}
 
 
@@ -204,7 +257,8 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
          "provenance": provenance(target)}, indent=2))
     table = summary_table(summary, arms)
     (workdir / "summary.md").write_text(table + "\n")
-    plot_curves(runs, workdir / "curves.png")
+    if runs:
+        plot_curves(runs, workdir / "curves.png")
     return summary, table
 
 
