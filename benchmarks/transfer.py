@@ -32,15 +32,7 @@ import numpy as np
 from fisched.dataset import constant_features, load_dataset
 from fisched.evaluate import topk_score
 from fisched.features import N_FEATURES
-from fisched.importance import FeatureSelection, pairwise_accuracy
-from fisched.labels import labels_for
-from fisched.packsum import PackSumXGB
-
-
-def fit(ds, programs, columns, labels, init=None, **kw):
-    sub = ds.subset(programs)
-    y, w = labels_for(sub.latency, sub.task_id, labels)
-    return PackSumXGB(**kw).fit(sub.features[:, columns], sub.row_ptr, y, w, init=init)
+from fisched.importance import FeatureSelection, fit_model, pairwise_accuracy
 
 
 def predict(model, ds, programs, columns):
@@ -88,11 +80,11 @@ def main() -> None:
 
         shuffles = [scores(rng.uniform(size=len(held)), ds, held, weights) for _ in range(20)]
         row["random"] = {k: float(np.mean([s[k] for s in shuffles])) for k in shuffles[0]}
-        stock = fit(ds, online, all_cols, "stock")
+        stock = fit_model(ds, online, all_cols, "stock")
         row["online-stock"] = scores(predict(stock, ds, held, all_cols), ds, held, weights)
 
         # selection from the prior only: importance of a stock model trained on it
-        imp = fit(ds, prior_programs, all_cols, "stock")
+        imp = fit_model(ds, prior_programs, all_cols, "stock")
         gain = imp.booster_.get_score(importance_type="total_gain")
         constant = np.zeros(N_FEATURES, bool)
         constant[constant_features(prior_ds)[0]] = True
@@ -101,18 +93,18 @@ def main() -> None:
         cols = sel.indices_
         row["dims"] = int(len(cols))
         start = time.perf_counter()
-        prior = fit(ds, prior_programs, cols, "rank")
+        prior = fit_model(ds, prior_programs, cols, "rank")
         row["prior_train_s"] = time.perf_counter() - start
         row["prior"] = scores(predict(prior, ds, held, cols), ds, held, weights)
         for rounds in map(int, args.finetune.split(",")):
             start = time.perf_counter()
-            tuned = fit(ds, online, cols, "rank", init=prior, max_rounds=rounds)
+            tuned = fit_model(ds, online, cols, "rank", init=prior, max_rounds=rounds)
             row[f"prior+finetune-{rounds}"] = {
                 **scores(predict(tuned, ds, held, cols), ds, held, weights),
                 "train_s": time.perf_counter() - start,
                 "trees": tuned.booster_.num_boosted_rounds()}
         start = time.perf_counter()
-        both = fit(ds, np.concatenate([prior_programs, online]), cols, "rank")
+        both = fit_model(ds, np.concatenate([prior_programs, online]), cols, "rank")
         row["prior+online-retrain"] = {
             **scores(predict(both, ds, held, cols), ds, held, weights),
             "train_s": time.perf_counter() - start}

@@ -77,7 +77,7 @@ def cmd_tune(args) -> int:
 def cmd_measure(args) -> int:
     from .compile import LIBRARY_FILE, compile_model, compile_untuned
     from .frontend import load_model, model_name
-    from .measure import VMRunner, max_relative_error, time_alternating
+    from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
     from .tune import read_meta
@@ -92,17 +92,11 @@ def cmd_measure(args) -> int:
     library = workdir / LIBRARY_FILE
     if not library.exists():
         compile_model(model, workdir, target)
-    tuned = VMRunner(str(library))
-    fns = {"TVM tuned (fisched)": tuned.timer(model.inputs)}
-    checks = {}
-    out = tuned(model.inputs)
-    if model.reference is not None:
-        expected = model.reference.run(model.inputs)
-        checks[f"tuned vs {model.reference.name}"] = max_relative_error(out, expected)
-        fns[model.reference.name] = lambda: model.reference.run(model.inputs)
-    if not args.skip_untuned:
-        fns["TVM untuned"] = VMRunner(compile_untuned(model, target)).timer(model.inputs)
-    rows = time_alternating(fns, args.budget, max_runs={"TVM untuned": 10})
+    extra = ({} if args.skip_untuned else
+             {"TVM untuned": VMRunner(compile_untuned(model, target)).timer(model.inputs)})
+    rows, error = time_against_reference(model, VMRunner(str(library)), "TVM tuned (fisched)",
+                                         args.budget, extra, max_runs={"TVM untuned": 10})
+    checks = {} if error is None else {f"tuned vs {model.reference.name}": error}
     print(write_measure_report(workdir, model.name, target, threads, rows, checks,
                                args.tolerance))
     bad = {k: v for k, v in checks.items() if v > args.tolerance}

@@ -21,10 +21,10 @@ from .compile import compile_model
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import load_model
-from .measure import VMRunner, max_relative_error, time_alternating
+from .measure import VMRunner, time_against_reference
 from .provenance import provenance
 from .target import num_cores
-from .tune import trials_per_iter, tune
+from .tune import extract, trials_per_iter, tune
 
 RUN_FILE = "run.json"
 
@@ -54,7 +54,7 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     """
     from tvm_ffi import structural_hash
 
-    from .records import FAILED_SECONDS, RECORD_FILE, WORKLOAD_FILE
+    from .records import RECORD_FILE, WORKLOAD_FILE, mean_seconds
 
     task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
     workloads = [json.loads(line)[0] for line in (workdir / WORKLOAD_FILE).read_text().splitlines()
@@ -63,10 +63,8 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     records = []
     for line in (workdir / RECORD_FILE).read_text().splitlines():
         if line.strip():
-            widx, rec = json.loads(line)
-            secs = [float(x) for x in (rec[1] or [])]
-            ok = bool(secs) and max(secs) < FAILED_SECONDS
-            records.append((task_of_workload[widx], float(np.mean(secs)) if ok else None))
+            widx, rec = json.loads(line)  # rec: [trace, run_secs, target, args_info]
+            records.append((task_of_workload[widx], mean_seconds(rec[1])))
     tried = [False] * len(tasks)
     best: list[float | None] = [None] * len(tasks)
     out, n = [], 0
@@ -129,8 +127,6 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
         run = json.loads(done.read_text())
         if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
             model = load_model(spec, threads=num_cores(target))
-            from .tune import extract
-
             run["curve"] = with_estimates(run["curve"], workdir, extract(model, target))
             _write_json(done, run)
         return run
@@ -138,8 +134,6 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
         workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
     workdir.mkdir(parents=True)
     model = load_model(spec, threads=num_cores(target))
-    from .tune import extract
-
     tasks = extract(model, target)
     prior_ds, prior_info = prior_for(prior, model, tasks) if arm == "fi-prior" else (None, None)
     curve: list[dict] = []
@@ -151,17 +145,12 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
                   callbacks=(_curve_callback(curve, start),))
     curve = with_estimates(curve, workdir, tasks)
     library = compile_model(model, workdir, target)
-    runner = VMRunner(str(library))
-    fns = {"tuned": runner.timer(model.inputs)}
-    reference = None
-    if model.reference is not None:  # what a user compares against, timed in the same rounds
-        fns[model.reference.name] = lambda: model.reference.run(model.inputs)
-    timed = time_alternating(fns, budget_s=5.0)
+    # the reference is what a user compares against, timed in the same rounds
+    timed, error = time_against_reference(model, VMRunner(str(library)), "tuned", 5.0)
     latency = timed[0]
-    if model.reference is not None:
-        reference = {"name": model.reference.name, "latency_ms": timed[1].median_ms,
-                     "max_relative_error": max_relative_error(
-                         runner(model.inputs), model.reference.run(model.inputs))}
+    reference = None if model.reference is None else {
+        "name": model.reference.name, "latency_ms": timed[1].median_ms,
+        "max_relative_error": error}
     run = {"model": model.name, "arm": arm, "seed": seed, "trials": trials,
            "trials_per_iter": per_iter, "tasks": len(tasks),
            "measured": result.trials_measured, "failed": result.failed,
@@ -236,13 +225,15 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
             order = arms if seed % 2 == 0 else arms[::-1]
             for arm in order:
                 wd = workdir / Path(spec).stem / f"seed{seed}" / arm
-                if summarize_only and not (wd / RUN_FILE).exists():
+                finished = (wd / RUN_FILE).exists()
+                if summarize_only and not finished:
                     continue
                 log(f"{spec} seed {seed} {arm} ...")
                 run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds)
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
-                write_summary(workdir, runs, arms, trials, seeds, target)
+                if not finished:  # a new run: keep the partial results on disk
+                    write_summary(workdir, runs, arms, trials, seeds, target)
     summary, table = write_summary(workdir, runs, arms, trials, seeds, target)
     return {"runs": runs, "summary": summary, "table": table}
 

@@ -18,15 +18,14 @@ import numpy as np
 from .features import N_FEATURES
 from .labels import get_label_fn
 from .packsum import PackSumXGB
+from .records import mean_seconds
 
 log = logging.getLogger("fisched")
 
 
 def _latency(result) -> float:
-    if result.error_msg is not None or not result.run_secs:
-        return float("inf")
-    secs = [float(s) for s in result.run_secs]
-    return float(np.mean(secs)) if max(secs) < 1e9 else float("inf")
+    secs = None if result.error_msg is not None else mean_seconds(result.run_secs)
+    return float("inf") if secs is None else secs
 
 
 def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 0,

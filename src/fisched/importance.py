@@ -53,11 +53,12 @@ def pairwise_accuracy(pred: np.ndarray, latency: np.ndarray, task_id: np.ndarray
 
 
 def fit_model(ds: Dataset, programs: np.ndarray, columns: np.ndarray | None = None,
-              labels: str = "stock", **kw) -> PackSumXGB:
+              labels: str = "stock", init: PackSumXGB | None = None, **kw) -> PackSumXGB:
+    """Pack-sum XGBoost on ``programs`` of ``ds`` (optionally continuing ``init``)."""
     sub = ds.subset(programs)
     y, w = labels_for(sub.latency, sub.task_id, labels)
     rows = sub.features if columns is None else sub.features[:, columns]
-    return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w)
+    return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w, init=init)
 
 
 def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,

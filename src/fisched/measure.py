@@ -56,6 +56,22 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
     return [Latency(name, runs) for name, runs in times.items()]
 
 
+def time_against_reference(model, runner: VMRunner, name: str, budget_s: float,
+                           extra: dict[str, Callable[[], object]] | None = None,
+                           max_runs: dict[str, int] | None = None
+                           ) -> tuple[list[Latency], float | None]:
+    """Time the compiled model (``runner``, row ``name``), the model's reference framework and
+    any ``extra`` callables in alternating rounds, in that order; also return the tuned output's
+    max relative error against the reference (None without a reference)."""
+    fns = {name: runner.timer(model.inputs)}
+    error = None
+    if model.reference is not None:
+        error = max_relative_error(runner(model.inputs), model.reference.run(model.inputs))
+        fns[model.reference.name] = lambda: model.reference.run(model.inputs)
+    fns.update(extra or {})
+    return time_alternating(fns, budget_s, max_runs=max_runs), error
+
+
 class VMRunner:
     """A compiled Relax executable loaded on the CPU, called with numpy inputs."""
 

@@ -89,14 +89,19 @@ def _set_aside(path: Path, good: list[str], bad: list[str]) -> None:
     tmp.replace(path)
 
 
-def run_seconds(record) -> float | None:
-    """Mean measured seconds of a record, or None if its build or run failed."""
-    if record.run_secs is None or len(record.run_secs) == 0:
+def mean_seconds(run_secs) -> float | None:
+    """Mean of measured repeats, or None if there are none or the build or run failed."""
+    if run_secs is None or len(run_secs) == 0:
         return None
-    secs = [float(s) for s in record.run_secs]
+    secs = [float(s) for s in run_secs]
     if any(not math.isfinite(s) or s >= FAILED_SECONDS for s in secs):
         return None
     return sum(secs) / len(secs)
+
+
+def run_seconds(record) -> float | None:
+    """Mean measured seconds of a record, or None if its build or run failed."""
+    return mean_seconds(record.run_secs)
 
 
 def records_by_task(database, task_mods: list) -> list[list]:
