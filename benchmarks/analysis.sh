@@ -11,7 +11,7 @@ mkdir -p results
 $BIN/fisched dataset build data/collect/* -o data/dataset.npz -q
 $BIN/fisched dataset info data/dataset.npz --plot results/label_histogram.png | tee results/dataset_info.txt
 $BIN/fisched importance data/dataset.npz -o results/importance --select cumulative:0.95
-$BIN/fisched evaluate data/dataset.npz -o results/evaluate.json --repeats 3 -q
+$BIN/fisched evaluate data/dataset.npz -o results/evaluate.json --repeats 3 --jobs 2 -q
 $BIN/python benchmarks/transfer.py data/dataset.npz -o results/transfer.json
 mkdir -p src/fisched/defaults
 cp results/importance/selection.json src/fisched/defaults/selection.json

@@ -10,8 +10,9 @@ top-5 by task weight, pairwise accuracy), which no configuration has seen:
   over 20 shuffles;
 - ``online-stock``: stock objective on the 164 features, trained on the online programs only —
   stock XGBModel after its first round;
-- ``prior``: fi selection (fitted on the prior only: cumulative 95 % of total gain) + rank
-  labels, trained on the prior alone — the fi model before its first measurement;
+- ``prior``: fi selection (fitted on the prior only: cumulative 95 % of total gain) with the fi
+  model's default labels and objective (``fisched.fi_model.DEFAULT_*``: tree count chosen on
+  held-out prior tasks), trained on the prior alone — the fi model before its first measurement;
 - ``prior+finetune-R``: that prior, boosted R more rounds on the online programs (the fi model
   after its first round; R = finetune_rounds);
 - ``prior+online-retrain``: one model trained from scratch on prior + online programs.
@@ -32,7 +33,10 @@ import numpy as np
 from fisched.dataset import constant_features, load_dataset
 from fisched.evaluate import topk_score
 from fisched.features import N_FEATURES
+from fisched.fi_model import DEFAULT_HELD_OUT_ROUNDS, DEFAULT_LABELS, DEFAULT_OBJECTIVE
 from fisched.importance import FeatureSelection, fit_model, pairwise_accuracy
+
+FI = {"labels": DEFAULT_LABELS, "objective": DEFAULT_OBJECTIVE}  # as --cost-model fi trains
 
 
 def predict(model, ds, programs, columns):
@@ -93,18 +97,20 @@ def main() -> None:
         cols = sel.indices_
         row["dims"] = int(len(cols))
         start = time.perf_counter()
-        prior = fit_model(ds, prior_programs, cols, "rank")
+        prior = fit_model(ds, prior_programs, cols, held_out_rounds=DEFAULT_HELD_OUT_ROUNDS,
+                          **FI)
         row["prior_train_s"] = time.perf_counter() - start
         row["prior"] = scores(predict(prior, ds, held, cols), ds, held, weights)
         for rounds in map(int, args.finetune.split(",")):
             start = time.perf_counter()
-            tuned = fit_model(ds, online, cols, "rank", init=prior, max_rounds=rounds)
+            tuned = fit_model(ds, online, cols, init=prior, max_rounds=rounds, **FI)
             row[f"prior+finetune-{rounds}"] = {
                 **scores(predict(tuned, ds, held, cols), ds, held, weights),
                 "train_s": time.perf_counter() - start,
                 "trees": tuned.booster_.num_boosted_rounds()}
         start = time.perf_counter()
-        both = fit_model(ds, np.concatenate([prior_programs, online]), cols, "rank")
+        both = fit_model(ds, np.concatenate([prior_programs, online]), cols,
+                         held_out_rounds=DEFAULT_HELD_OUT_ROUNDS, **FI)
         row["prior+online-retrain"] = {
             **scores(predict(both, ds, held, cols), ds, held, weights),
             "train_s": time.perf_counter() - start}

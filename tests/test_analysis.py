@@ -126,6 +126,62 @@ def test_packsum_continues_a_prior_model_without_changing_it():
         PackSumXGB().fit(rows[:, :3], ptr, y, w, init=prior)
 
 
+def test_pairwise_objective_gradients_and_pairs():
+    from fisched.packsum import PairwiseRank
+
+    rng = np.random.default_rng(1)
+    y, w = rng.uniform(size=9), rng.uniform(0.5, 1.5, 9)
+    y[7] = y[8]  # a tie: no pair
+    groups = np.array([0] * 4 + [1] * 5)
+    obj = PairwiseRank(y, w, groups)
+    assert len(obj.i) == 4 * 3 / 2 + 5 * 4 / 2 - 1  # ordered pairs within each task only
+    assert np.all(y[obj.i] > y[obj.j]) and np.all(groups[obj.i] == groups[obj.j])
+    s = rng.normal(size=9)
+    grad, hess = obj.grad_hess(s)
+    eps = np.eye(9) * 1e-6
+    num_grad = [(obj.loss(s + e) - obj.loss(s - e)) / 2e-6 for e in eps]
+    num_hess = [(obj.grad_hess(s + e)[0][k] - obj.grad_hess(s - e)[0][k]) / 2e-6
+                for k, e in enumerate(eps)]
+    np.testing.assert_allclose(grad, num_grad, atol=1e-7)
+    np.testing.assert_allclose(hess, num_hess, atol=1e-7)
+    with pytest.raises(FischedError, match="task"):
+        PairwiseRank(y, w, None)
+
+
+def test_pairwise_objective_ranks_unseen_programs():
+    from fisched.packsum import PackSumXGB
+
+    rng = np.random.default_rng(2)
+    rows, ptr, y, w = _programs(rng, 400)
+    task = rng.integers(0, 8, 400)
+    y = y + 10 * task  # tasks on different scales: only the order inside a task is learnt
+    rows2, ptr2, y2, _ = _programs(rng, 200)
+    acc = {}
+    for objective in ("pairwise", "squared"):
+        model = PackSumXGB(objective=objective, max_rounds=60).fit(rows, ptr, y, w, groups=task)
+        acc[objective] = pairwise_accuracy(model.predict(rows2, ptr2), -y2, np.zeros(200, int))
+    # the squared error spends its trees on the task offsets it cannot see in the features
+    assert acc["pairwise"] > 0.8 and acc["pairwise"] > acc["squared"] + 0.05, acc
+    with pytest.raises(FischedError, match="objective"):
+        PackSumXGB(objective="hinge").fit(rows, ptr, y, w, groups=task)
+
+
+def test_trees_chosen_on_held_out_programs():
+    from fisched.packsum import PackSumXGB
+
+    rng = np.random.default_rng(3)
+    rows, ptr, y, w = _programs(rng, 150)
+    y = y + rng.normal(scale=2.0, size=len(y))  # noisy labels: training longer overfits
+    held = _programs(rng, 150)
+    loss = lambda m: float(np.sum((m.predict(held[0], held[1]) - held[2]) ** 2))  # noqa: E731
+    long = PackSumXGB(max_rounds=150, early_stopping_rounds=150).fit(rows, ptr, y, w)
+    short = PackSumXGB(max_rounds=150, early_stopping_rounds=20).fit(
+        rows, ptr, y, w, eval_set=held[:4])
+    assert long.booster_.num_boosted_rounds() == 150
+    assert short.best_rounds_ == short.booster_.num_boosted_rounds() < 150
+    assert loss(short) < loss(long)
+
+
 def _planted_dataset(n_tasks=12, per_task=30, seed=0):
     """Programs of one row each whose latency depends on features 3 and 7 only."""
     from fisched.dataset import Dataset
@@ -147,10 +203,13 @@ def test_evaluate_finds_the_planted_features_on_unseen_tasks():
     ds = _planted_dataset()
     perm = transfer_importance(ds)
     assert set(np.argsort(-perm)[:2]) == {3, 7}  # they carry over to held-out tasks; noise not
-    configs = [Config("stock"), Config("perm", "top-k", 2, "rank", "permutation")]
+    configs = [Config("stock"), Config("perm", "top-k", 2, "rank", "permutation"),
+               Config("pair", "all", 0, "stock", objective="pairwise", held_out_rounds=0.3)]
     res = evaluate_repeated(ds, configs, folds=3, repeats=2, progress=False)
     assert res["perm"]["dims"] == 2 and res["stock"]["dims"] == N_FEATURES
+    assert 1 <= res["pair"]["trees"] <= 400
     assert len(res["perm"]["top1_repeats"]) == 2
     for r in res.values():
         assert r["pairwise"] > 0.75 and 0 < r["top1"] <= 1 and r["top5"] >= r["top1"] - 1e-9
     assert res["perm"]["pairwise"] > 0.9  # two features suffice to rank unseen tasks
+    assert res["pair"]["pairwise"] > 0.9  # so does a ranking loss on all of them

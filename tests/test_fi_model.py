@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -66,16 +68,24 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
 
     tmp, _, task, database, selection = fi_run
     prior = build_dataset([tmp], progress=False, target=target)  # a plain MetaSchedule workdir
+    # latencies planted as a function of the selected features, so the check below does not
+    # hang on timings from a busy machine (and a schedule found twice gets one latency)
+    signal = prior.pack_sum()[:, selection.indices_] @ np.linspace(1.0, 2.0, 6)
+    planted = 1e-3 * (1 + np.searchsorted(np.unique(signal), signal))
+    assert len(np.unique(planted)) > 1
+    prior = dataclasses.replace(prior, run_secs=planted,
+                                run_ptr=np.arange(prior.n_programs + 1))
     cold = make_fi_model(selection=selection, seed=0)
     warm = make_fi_model(selection=selection, prior=prior, seed=0, finetune_rounds=7)
     assert cold.booster is None and warm.booster is warm.prior_model is not None
+    info = warm.settings()
+    assert info["objective"] == "pairwise" and info["prior_programs"] == 8
+    assert info["prior_trees"] == warm.prior_model.booster_.num_boosted_rounds() > 0
     context, cands = _candidates(database, task, target)
     pred = warm.predict(context, cands)
-    # trained on these very programs, the warm model orders them by speed (mostly: a schedule
-    # found twice may have been timed both fast and slow on this busy machine)
-    from fisched.importance import pairwise_accuracy
-
-    assert pairwise_accuracy(pred, prior.latency, np.zeros(len(pred), int)) > 0.7
+    # trained on these very programs, the warm model puts the fastest first, in order (the
+    # default pairwise loss on best/latency labels spends little on ordering the slow ones)
+    assert np.argsort(-pred)[:3].tolist() == np.argsort(prior.latency)[:3].tolist()
 
     # a measured batch fine-tunes a copy of the prior: at most 7 more trees, prior untouched
     prior_trees = warm.prior_model.booster_.num_boosted_rounds()

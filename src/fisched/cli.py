@@ -183,8 +183,17 @@ def cmd_evaluate(args) -> int:
     ds = load_dataset(args.dataset)
     if args.folds < 2 or args.repeats < 1:
         raise FischedError("--folds must be at least 2 and --repeats at least 1")
-    results = evaluate_repeated(ds, default_configs(args.sweep_labels), folds=args.folds,
-                                repeats=args.repeats, seed=args.seed, progress=not args.quiet)
+    configs = default_configs(args.sweep_labels)
+    if args.configs:
+        wanted = args.configs.split(",")
+        unknown = sorted(set(wanted) - {c.name for c in configs})
+        if unknown:
+            raise FischedError(f"unknown configurations {', '.join(unknown)}: choose from "
+                               f"{', '.join(c.name for c in configs)}")
+        configs = [c for c in configs if c.name in wanted]
+    results = evaluate_repeated(ds, configs, folds=args.folds,
+                                repeats=args.repeats, seed=args.seed, progress=not args.quiet,
+                                jobs=args.jobs)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"dataset": args.dataset, "folds": args.folds, "seed": args.seed,
@@ -295,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1,
                    help="task partitions to average over (seeds seed, seed+1, ...)")
     p.add_argument("--sweep-labels", default="rank", help="labels of the dimension sweep")
+    p.add_argument("--configs", help="comma-separated configuration names (default: all)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="partitions evaluated in parallel processes (one core each)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)

@@ -29,6 +29,8 @@ class Config:
     param: float = 0.0
     labels: str = "stock"
     score: str = "total_gain"  # or "permutation": measured on tasks held out of training
+    objective: str = "squared"  # or "pairwise": ranking loss within each task (packsum.py)
+    held_out_rounds: float = 0.0  # share of training tasks that picks the tree count (0: none)
 
 
 def default_configs(sweep_labels: str = "rank") -> list[Config]:
@@ -39,6 +41,16 @@ def default_configs(sweep_labels: str = "rank") -> list[Config]:
     configs += [Config(f"cum95+{lab}", "cumulative", 0.95, lab) for lab in ("rank", "log")]
     configs += [Config(f"perm-cum95+{lab}", "cumulative", 0.95, lab, "permutation")
                 for lab in ("stock", "rank")]
+    # a ranking loss instead of squared error, and the tree count picked on held-out tasks
+    configs += [Config(f"pairwise-{lab}", labels=lab, objective="pairwise")
+                for lab in ("stock", "rank")]
+    configs += [Config("cum95+pairwise-stock", "cumulative", 0.95, "stock",
+                       objective="pairwise")]
+    configs += [Config(f"{name}+heldout-trees", policy, param, "stock", objective=obj,
+                       held_out_rounds=0.2)
+                for name, policy, param, obj in
+                [("stock", "all", 0, "squared"), ("pairwise-stock", "all", 0, "pairwise"),
+                 ("cum95+pairwise-stock", "cumulative", 0.95, "pairwise")]]
     configs += [Config(f"top{k}+{sweep_labels}", "top-k", k, sweep_labels)
                 for k in (164, 128, 96, 64, 48, 32, 16)]
     configs += [Config(f"top{k}+stock", "top-k", k, "stock") for k in (64, 32, 16)]
@@ -93,8 +105,7 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
     models = [t["model"] for t in ds.tasks]
     lat = ds.latency
     preds = {c.name: np.full(ds.n_programs, np.nan) for c in configs}
-    label_pred = {c.name: np.full(ds.n_programs, np.nan) for c in configs}
-    cost = {c.name: {"train_s": 0.0, "predict_s": 0.0, "predicted": 0, "dims": []}
+    cost = {c.name: {"train_s": 0.0, "predict_s": 0.0, "predicted": 0, "dims": [], "trees": []}
             for c in configs}
     bar = tqdm(total=folds * len(configs), desc="evaluate", disable=not progress)
     for held_tasks in task_folds(ds, folds, seed):
@@ -108,8 +119,10 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
         hsub = ds.subset(held)
         for c in configs:
             sel = FeatureSelection(c.policy, c.param).fit(scores[c.score], constant)
-            model = stock if (c.policy == "all" and c.labels == "stock") else \
-                fit_model(ds, train, sel.indices_, c.labels, **model_kw)
+            model = stock if (c.policy == "all" and c.labels == "stock"
+                              and c.objective == "squared" and not c.held_out_rounds) else \
+                fit_model(ds, train, sel.indices_, c.labels, objective=c.objective,
+                          held_out_rounds=c.held_out_rounds, **model_kw)
             times = []
             for _ in range(3):  # best of three: the machine is shared and noisy
                 start = time.perf_counter()
@@ -119,6 +132,7 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
             cost[c.name]["predicted"] += len(held)
             cost[c.name]["train_s"] += model.train_seconds_ / folds
             cost[c.name]["dims"].append(len(sel.indices_))
+            cost[c.name]["trees"].append(model.booster_.num_boosted_rounds())
             preds[c.name][held] = p
             bar.update()
     bar.close()
@@ -133,8 +147,9 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
             per_model[m] = {f"top{k}": topk_score(p[sel], lat[sel], ds.task_id[sel], weights, k)
                             for k in (1, 5)}
         results[c.name] = {
-            "policy": c.policy, "param": c.param, "labels": c.labels,
+            "policy": c.policy, "param": c.param, "labels": c.labels, "objective": c.objective,
             "dims": float(np.mean(cost[c.name]["dims"])),
+            "trees": float(np.mean(cost[c.name]["trees"])),
             "top1": float(np.mean([v["top1"] for v in per_model.values()])),
             "top5": float(np.mean([v["top5"] for v in per_model.values()])),
             "pairwise": pairwise_accuracy(p[valid], lat[valid], ds.task_id[valid]),
@@ -148,11 +163,21 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
 
 
 def evaluate_repeated(ds: Dataset, configs: list[Config], folds: int = 5, repeats: int = 1,
-                      seed: int = 0, progress: bool = True, **model_kw) -> dict:
+                      seed: int = 0, progress: bool = True, jobs: int = 1, **model_kw) -> dict:
     """``evaluate`` over ``repeats`` different task partitions (seeds ``seed, seed+1, ...``);
     every metric is the mean over repeats, with the per-repeat top-1 values kept beside it.
-    A single top-1 hangs on one pick per task, so one partition moves it by several points."""
-    runs = [evaluate(ds, configs, folds, seed + r, progress, **model_kw) for r in range(repeats)]
+    A single top-1 hangs on one pick per task, so one partition moves it by several points.
+    ``jobs`` > 1 runs partitions in that many processes (each trains single-threaded, so the
+    prediction times stay comparable between configurations of one partition)."""
+    seeds = [seed + r for r in range(repeats)]
+    if jobs > 1 and repeats > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        with ProcessPoolExecutor(min(jobs, repeats)) as pool:
+            runs = list(pool.map(partial(_evaluate_one, ds, configs, folds, model_kw), seeds))
+    else:
+        runs = [evaluate(ds, configs, folds, s, progress, **model_kw) for s in seeds]
 
     def mean(values):
         if isinstance(values[0], dict):
@@ -169,11 +194,15 @@ def evaluate_repeated(ds: Dataset, configs: list[Config], folds: int = 5, repeat
     return out
 
 
+def _evaluate_one(ds, configs, folds, model_kw, seed):  # a picklable worker for evaluate_repeated
+    return evaluate(ds, configs, folds, seed, False, **model_kw)
+
+
 def results_table(results: dict) -> str:
-    header = ["config", "dims", "top-1", "top-1 range", "top-5", "pairwise", "peak@32",
+    header = ["config", "dims", "trees", "top-1", "top-1 range", "top-5", "pairwise", "peak@32",
               "train s", "pred s/10k"]
     spread = lambda v: (f"{min(v):.3f}-{max(v):.3f}" if len(v) > 1 else "-")  # noqa: E731
-    rows = [[name, f"{r['dims']:.0f}", f"{r['top1']:.3f}", spread(r.get("top1_repeats", [])),
+    rows = [[name, f"{r['dims']:.0f}", f"{r.get('trees', float('nan')):.0f}", f"{r['top1']:.3f}", spread(r.get("top1_repeats", [])),
              f"{r['top5']:.3f}", f"{r['pairwise']:.3f}", f"{r['avg_peak32']:.3f}",
              f"{r['train_s']:.2f}", f"{r['predict_s_per_10k']:.3f}"]
             for name, r in results.items()]

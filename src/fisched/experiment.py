@@ -157,6 +157,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
            "tune_seconds": result.seconds, "profile_seconds": result.profile, "curve": curve,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
            "reference": reference, "prior": prior_info,
+           "cost_model": cost_model.settings() if arm.startswith("fi") else None,
            "provenance": provenance(target)}
     _write_json(done, run)
     shutil.rmtree(workdir / "logs", ignore_errors=True)

@@ -28,14 +28,27 @@ def _latency(result) -> float:
     return float("inf") if secs is None else secs
 
 
-def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 0,
-                  finetune_rounds: int = 50, **kw):
+# Chosen by `fisched evaluate` (results/evaluate.md): on tasks held out of training, the
+# pairwise objective on stock labels over the cumulative-95% selection, with the tree count
+# picked on held-out tasks, ranks and picks better than every squared-error configuration.
+DEFAULT_LABELS = "stock"
+DEFAULT_OBJECTIVE = "pairwise"
+DEFAULT_HELD_OUT_ROUNDS = 0.2
+
+
+def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed: int = 0,
+                  finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
+                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS, **kw):
     """Build the model (import of MetaSchedule deferred so this module loads cheaply).
 
-    ``prior`` (a dataset or its path) is trained on once, here; every later update then boosts
+    ``prior`` (a dataset or its path) is trained on once, here, with the number of trees chosen
+    on ``prior_held_out_rounds`` of its tasks held out (0: until the training loss stops
+    improving; a prior is for tasks it has not seen); every later update then boosts
     at most ``finetune_rounds`` more trees on the programs measured in this session, starting
     from the prior's trees. Without a prior each update trains from scratch on what was measured,
-    as MetaSchedule's ``XGBModel`` does. ``kw`` goes to ``PackSumXGB`` (e.g. ``nthread``).
+    as MetaSchedule's ``XGBModel`` does. ``objective``: ``squared`` (MetaSchedule's) or
+    ``pairwise`` (ranking within each task, packsum.py). ``kw`` goes to ``PackSumXGB`` (e.g.
+    ``nthread``).
     benchmarks/transfer.py measured 25, 100 and 400 rounds ranking alike after a first round
     (16 programs per task are memorised within 25 rounds); 50 leaves room for longer sessions
     at the cost of at most 50 trees.
@@ -63,44 +76,55 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             self.extractor = ms.feature_extractor.PerStoreFeature()
             self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
             self.seed = seed
-            self.model_kw = kw
+            self.model_kw = dict(kw, objective=objective)
             self.finetune_rounds = finetune_rounds
             self.trainings = 0
             self.prior_model = None
             self.prior_programs = 0
             prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
             if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
-                lat = prior_ds.latency
-                groups = [([prior_ds.rows(i) for i in idx], lat[idx].tolist())
-                          for idx in (np.flatnonzero(prior_ds.task_id == t)
-                                      for t in np.unique(prior_ds.task_id))]
-                self.prior_model = self._fit(groups, None)
+                from .importance import fit_model
+
+                self.prior_model = fit_model(
+                    prior_ds, np.arange(prior_ds.n_programs), self.columns, labels,
+                    held_out_rounds=prior_held_out_rounds, seed=seed, **self.model_kw)
                 self.prior_programs = prior_ds.n_programs
             self.booster = self.prior_model
 
+        def settings(self) -> dict:
+            """What this model is (recorded beside experiment results)."""
+            return {"columns": len(self.columns), "labels": self.labels,
+                    "objective": self.model_kw["objective"],
+                    "finetune_rounds": self.finetune_rounds,
+                    "prior_programs": self.prior_programs,
+                    "prior_trees": (None if self.prior_model is None else
+                                    self.prior_model.booster_.num_boosted_rounds()),
+                    "prior_train_s": getattr(self.prior_model, "train_seconds_", None)}
+
         # -- training ----------------------------------------------------------------
         def _training_set(self, groups):
-            rows, ptr, ys, ws = [], [0], [], []
+            rows, ptr, ys, ws, gid = [], [0], [], [], []
             fn = get_label_fn(self.labels)
-            for prog_rows, lats in groups:
+            for g, (prog_rows, lats) in enumerate(groups):
                 y, w = fn(np.asarray(lats, float))
                 for r in prog_rows:
                     rows.append(r[:, self.columns])
                     ptr.append(ptr[-1] + len(r))
                 ys.append(y)
                 ws.append(w)
+                gid.append(np.full(len(y), g))
+            cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
             return (np.concatenate(rows) if rows else np.zeros((0, len(self.columns))),
-                    np.asarray(ptr), np.concatenate(ys) if ys else np.zeros(0),
-                    np.concatenate(ws) if ws else np.zeros(0))
+                    np.asarray(ptr), cat(ys), cat(ws), cat(gid).astype(np.int64))
 
         def _fit(self, groups, init):
-            rows, ptr, y, w = self._training_set(groups)
+            rows, ptr, y, w, gid = self._training_set(groups)
             if len(y) < 2 or not np.any(w > 0):
                 return init
             kw = dict(self.model_kw)
             if init is not None:
                 kw["max_rounds"] = self.finetune_rounds
-            return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init)
+            return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init, groups=gid)
 
         def _train(self) -> None:
             booster = self._fit(self.groups.values(), self.prior_model)
@@ -140,6 +164,7 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             np.savez_compressed(out / "data.npz", **arrays)
             (out / "settings.json").write_text(json.dumps(
                 {"columns": self.columns.tolist(), "labels": self.labels,
+                 "objective": self.model_kw["objective"],
                  "groups": list(self.groups), "trained": self.booster is not None,
                  "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
                  "finetune_rounds": self.finetune_rounds}))
@@ -155,6 +180,7 @@ def make_fi_model(selection=None, labels: str = "rank", prior=None, seed: int = 
             settings = json.loads((src / "settings.json").read_text())
             self.columns = np.asarray(settings["columns"], dtype=np.int64)
             self.labels = settings["labels"]
+            self.model_kw["objective"] = settings.get("objective", "squared")
             self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)
             self.prior_programs = settings.get("prior_programs", 0)
             with np.load(src / "data.npz") as z:
@@ -183,7 +209,8 @@ DEFAULT_PRIOR = DEFAULTS / "prior.npz"
 
 
 def default_fi_model(num_cores: int, seed: int | None, prior="default"):
-    """``--cost-model fi``: the shipped selection and rank labels, warm-started from the shipped
+    """``--cost-model fi``: the shipped selection and the default labels and objective
+    (``DEFAULT_*`` above), warm-started from the shipped
     dataset (``prior="default"``), from another dataset (a path or ``Dataset``), or cold
     (``None``)."""
     selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
@@ -191,6 +218,5 @@ def default_fi_model(num_cores: int, seed: int | None, prior="default"):
         log.warning("no shipped feature selection; fi uses all 164 features")
     if isinstance(prior, str) and prior == "default":
         prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
-    return make_fi_model(selection=selection, labels="rank", prior=prior, seed=seed or 0,
-                         nthread=num_cores)
+    return make_fi_model(selection=selection, prior=prior, seed=seed or 0, nthread=num_cores)
 

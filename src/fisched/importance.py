@@ -53,12 +53,35 @@ def pairwise_accuracy(pred: np.ndarray, latency: np.ndarray, task_id: np.ndarray
 
 
 def fit_model(ds: Dataset, programs: np.ndarray, columns: np.ndarray | None = None,
-              labels: str = "stock", init: PackSumXGB | None = None, **kw) -> PackSumXGB:
-    """Pack-sum XGBoost on ``programs`` of ``ds`` (optionally continuing ``init``)."""
+              labels: str = "stock", init: PackSumXGB | None = None,
+              held_out_rounds: float = 0.0, **kw) -> PackSumXGB:
+    """Pack-sum XGBoost on ``programs`` of ``ds`` (optionally continuing ``init``).
+
+    ``held_out_rounds``: if > 0, that share of the programs' tasks is first held out to choose
+    the number of trees (the round with the lowest loss on them), and the model is then
+    trained on all ``programs`` with that many; otherwise boosting stops when the training
+    loss does.
+    """
     sub = ds.subset(programs)
     y, w = labels_for(sub.latency, sub.task_id, labels)
     rows = sub.features if columns is None else sub.features[:, columns]
-    return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w, init=init)
+    if held_out_rounds > 0 and len(np.unique(sub.task_id)) > 1:
+        inner, held = task_split(sub, held_out_rounds, seed=kw.get("seed", 43))
+
+        def pick(idx):  # (rows, row_ptr, labels, weights, groups) of programs ``idx``
+            row_idx = np.concatenate([np.arange(sub.row_ptr[i], sub.row_ptr[i + 1]) for i in idx])
+            ptr = np.concatenate([[0], np.cumsum(np.diff(sub.row_ptr)[idx])])
+            return rows[row_idx], ptr, y[idx], w[idx], sub.task_id[idx]
+
+        probe = PackSumXGB(**kw).fit(*pick(inner)[:4], init=init, groups=sub.task_id[inner],
+                                     eval_set=pick(held))
+        start = init.booster_.num_boosted_rounds() if init is not None else 0
+        model = PackSumXGB(**{**kw, "max_rounds": max(probe.best_rounds_ - start, 1),
+                              "early_stopping_rounds": 1 << 30})
+        model.fit(rows, sub.row_ptr, y, w, init=init, groups=sub.task_id)
+        model.train_seconds_ += probe.train_seconds_
+        return model
+    return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w, init=init, groups=sub.task_id)
 
 
 def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,
