@@ -69,9 +69,9 @@ def fit_model(ds: Dataset, programs: np.ndarray, columns: np.ndarray | None = No
         inner, held = task_split(sub, held_out_rounds, seed=kw.get("seed", 43))
 
         def pick(idx):  # (rows, row_ptr, labels, weights, groups) of programs ``idx``
-            row_idx = np.concatenate([np.arange(sub.row_ptr[i], sub.row_ptr[i + 1]) for i in idx])
-            ptr = np.concatenate([[0], np.cumsum(np.diff(sub.row_ptr)[idx])])
-            return rows[row_idx], ptr, y[idx], w[idx], sub.task_id[idx]
+            part = sub.subset(idx)
+            part_rows = part.features if columns is None else part.features[:, columns]
+            return part_rows, part.row_ptr, y[idx], w[idx], part.task_id
 
         probe = PackSumXGB(**kw).fit(*pick(inner)[:4], init=init, groups=sub.task_id[inner],
                                      eval_set=pick(held))
