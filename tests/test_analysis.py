@@ -180,6 +180,9 @@ def test_trees_chosen_on_held_out_programs():
     assert long.booster_.num_boosted_rounds() == 150
     assert short.best_rounds_ == short.booster_.num_boosted_rounds() < 150
     assert loss(short) < loss(long)
+    # the reported training loss is of the kept trees, though it was not tracked per round
+    train_loss = float(np.sum(w * (short.predict(rows, ptr) - y) ** 2))
+    assert short.final_loss_ == pytest.approx(train_loss, rel=1e-4)
 
 
 def _planted_dataset(n_tasks=12, per_task=30, seed=0):
@@ -213,3 +216,21 @@ def test_evaluate_finds_the_planted_features_on_unseen_tasks():
         assert r["pairwise"] > 0.75 and 0 < r["top1"] <= 1 and r["top5"] >= r["top1"] - 1e-9
     assert res["perm"]["pairwise"] > 0.9  # two features suffice to rank unseen tasks
     assert res["pair"]["pairwise"] > 0.9  # so does a ranking loss on all of them
+
+
+def test_reselect_ranks_anew_with_the_same_policy():
+    from fisched.importance import reselect
+
+    ds = _planted_dataset()
+    y, w = labels_for(ds.latency, ds.task_id, "stock")
+    old = FeatureSelection("top-k", 2).fit(np.arange(N_FEATURES, dtype=float))  # not 3 or 7
+    assert not {3, 7} & set(old.indices_)
+    for objective in ("squared", "pairwise"):
+        new = reselect(old, ds.features, ds.row_ptr, y, w, ds.task_id, objective=objective)
+        assert new.policy == "top-k" and new.indices_.tolist() == [3, 7]
+    ds.features[:, 5] = 0.5  # a constant column is never kept, whatever its score
+    everything = reselect(FeatureSelection("nonconstant"), ds.features, ds.row_ptr, y, w,
+                          ds.task_id)
+    assert 5 not in everything.indices_ and len(everything.indices_) == N_FEATURES - 1
+    with pytest.raises(FischedError, match="164"):
+        reselect(old, ds.features[:, :10], ds.row_ptr, y, w, ds.task_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fisched.experiment import summarize, time_to_reach
 
 
@@ -24,6 +26,11 @@ def test_time_to_reach_and_summary():
     s = summarize([base, arm])["m"]
     assert s["time_ratio_median"] == 25 / 40
     assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
+    # a side-by-side timing of both compiled models replaces each run's own
+    side = {("m", 0): {"latency": {"xgb": {"median_ms": 10.0}, "fi": {"median_ms": 9.0}}}}
+    s = summarize([base, arm], pairs_timed=side)["m"]
+    assert s["latency_ratio_median"] == 0.9 and s["seeds"][0]["latency_ratio_solo"] == 0.8
+    assert s["seeds"][0]["side_by_side"] and s["seeds"][0]["arm_latency_ms"] == 9.0
 
 
 def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
@@ -46,10 +53,15 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
         assert {"seconds", "trials", "estimate_ms", "tasks_ok"} <= set(run["curve"][0])
         last = run["curve"][-1]  # estimates rebuilt from the records, every task covered
         assert last["estimate_ms"] > 0 and last["tasks_ok"] == run["tasks"]
+    pair = json.loads((wd / "tiny" / "seed0" / "final.json").read_text())
+    assert set(pair["latency"]) == {"xgb", "fi-prior", "onnxruntime"}
+    assert pair["max_relative_error"] < 1e-4
     summary = json.loads((wd / "summary.json").read_text())["summary"]["tiny"]
-    assert summary["latency_ratio_median"] > 0
+    assert summary["seeds"][0]["side_by_side"]
+    assert summary["latency_ratio_median"] == pytest.approx(
+        pair["latency"]["fi-prior"]["median_ms"] / pair["latency"]["xgb"]["median_ms"])
     assert (wd / "curves.png").exists() and (wd / "summary.md").exists()
-    mtimes = {p: p.stat().st_mtime for p in wd.rglob("run.json")}
-    assert main(args) == 0  # finished runs are not redone
+    mtimes = {p: p.stat().st_mtime for p in [*wd.rglob("run.json"), *wd.rglob("final.json")]}
+    assert main(args) == 0  # finished runs (and their side-by-side timing) are not redone
     assert all(p.stat().st_mtime == m for p, m in mtimes.items())
     capsys.readouterr()

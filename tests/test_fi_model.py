@@ -145,3 +145,44 @@ def test_bad_selection_width_is_refused(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps(data))
     with pytest.raises(FischedError, match="172"):
         make_fi_model(selection=tmp_path / "s.json")
+
+
+def test_reselection_switches_columns_and_retrains_the_prior(fi_run, target, tmp_path):
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.dataset import build_dataset
+    from fisched.fi_model import make_fi_model
+    from fisched.importance import reselect
+    from fisched.labels import labels_for
+
+    tmp, _, task, database, selection = fi_run
+    prior = build_dataset([tmp], progress=False, target=target)
+    model = make_fi_model(selection=selection, prior=prior, seed=0, reselect_every=8)
+    old_prior = model.prior_model
+    context, cands = _candidates(database, task, target)
+    results = [ms.runner.RunnerResult(r.run_secs, None)
+               for r in database.get_all_tuning_records()]
+    model.update(context, cands[:4], results[:4])  # 4 < 8 measured: no re-ranking yet
+    assert model.reselections == 0 and model.columns.tolist() == selection.indices_.tolist()
+    model.update(context, cands[4:], results[4:])
+    assert model.reselections == 1 and model.reselected_at == 8
+
+    # the columns are what ``reselect`` picks on the prior's and the measured programs together
+    rows, ptr, y, w, gid = model._training_set(model.groups.values(), np.arange(N_FEATURES))
+    py, pw = labels_for(prior.latency, prior.task_id, "stock")
+    expect = reselect(selection, np.concatenate([prior.features, rows]),
+                      np.concatenate([prior.row_ptr, ptr[1:] + prior.row_ptr[-1]]),
+                      np.concatenate([py, y]), np.concatenate([pw, w]),
+                      np.concatenate([prior.task_id, gid + len(prior.tasks)]),
+                      seed=0, objective="pairwise")
+    assert model.columns.tolist() == expect.indices_.tolist() != selection.indices_.tolist()
+    assert model.prior_model is not old_prior  # retrained on the new columns
+    assert model.prior_model.n_features_ == model.booster.n_features_ == len(model.columns)
+    pred = model.predict(context, cands)
+    assert np.all(np.isfinite(pred)) and model.settings()["reselections"] == 1
+
+    model.save(str(tmp_path / "r"))
+    fresh = make_fi_model(selection=selection, seed=0)
+    fresh.load(str(tmp_path / "r"))
+    assert fresh.columns.tolist() == model.columns.tolist() and fresh.reselected_at == 8
+    np.testing.assert_allclose(fresh.predict(context, cands), pred, rtol=1e-6)

@@ -55,13 +55,16 @@ def cmd_tune(args) -> int:
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
     cost_model_obj = None
-    if args.prior is not None:
+    if args.prior is not None or args.reselect_every:
         if args.cost_model != "fi":
-            raise FischedError("--prior applies to --cost-model fi only")
+            raise FischedError("--prior and --reselect-every apply to --cost-model fi only")
+        if args.reselect_every < 0:
+            raise FischedError(f"--reselect-every must not be negative, got {args.reselect_every}")
         from .fi_model import default_fi_model
 
-        cost_model_obj = default_fi_model(threads, args.seed,
-                                          prior=None if args.prior == "none" else args.prior)
+        prior = {None: "default", "none": None}.get(args.prior, args.prior)
+        cost_model_obj = default_fi_model(threads, args.seed, prior=prior,
+                                          reselect_every=args.reselect_every)
     result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
                   num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                   rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
@@ -240,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default=None, metavar="DATASET|none",
                    help="fi only: dataset to warm-start from (default: the shipped one; "
                    "'none' starts cold)")
+    p.add_argument("--reselect-every", type=int, default=0, metavar="N",
+                   help="fi only: rank the features anew after every N measured programs and "
+                   "switch columns if the selection changes (default 0: never)")
     p.add_argument("--target", default=None,
                    help='JSON target, e.g. \'{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}\''
                    " (default: this host)")

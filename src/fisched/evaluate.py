@@ -21,6 +21,7 @@ from .features import N_FEATURES
 from .importance import (FeatureSelection, fit_model, pairwise_accuracy,
                          permutation_importance, task_split)
 from .labels import labels_for
+from .packsum import STOCK_PARAMS
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Config:
     score: str = "total_gain"  # or "permutation": measured on tasks held out of training
     objective: str = "squared"  # or "pairwise": ranking loss within each task (packsum.py)
     held_out_rounds: float = 0.0  # share of training tasks that picks the tree count (0: none)
+    max_depth: int = STOCK_PARAMS["max_depth"]  # a booster setting: rows that change it say so
 
     def trains_like_stock(self) -> bool:
         """All features and every training setting at its default: the fold's stock model
@@ -50,6 +52,8 @@ def default_configs(sweep_labels: str = "rank") -> list[Config]:
     # a ranking loss instead of squared error, and the tree count picked on held-out tasks
     configs += [Config(f"pairwise-{lab}", labels=lab, objective="pairwise")
                 for lab in ("stock", "rank")]
+    configs += [Config(f"pairwise-{lab}", labels=lab, objective="pairwise")
+                for lab in ("rank-w", "power")]
     configs += [Config("cum95+pairwise-stock", "cumulative", 0.95, "stock",
                        objective="pairwise")]
     configs += [Config(f"{name}+heldout-trees", policy, param, "stock", objective=obj,
@@ -57,6 +61,12 @@ def default_configs(sweep_labels: str = "rank") -> list[Config]:
                 for name, policy, param, obj in
                 [("stock", "all", 0, "squared"), ("pairwise-stock", "all", 0, "pairwise"),
                  ("cum95+pairwise-stock", "cumulative", 0.95, "pairwise")]]
+    configs += [Config(f"cum95+pairwise-{lab}+heldout-trees", "cumulative", 0.95, lab,
+                       objective="pairwise", held_out_rounds=0.2) for lab in ("rank-w", "power")]
+    # shallower trees predict faster; a booster change, so not comparable on speed with stock
+    configs += [Config(f"cum95+pairwise-stock+heldout-trees+depth{d}", "cumulative", 0.95,
+                       "stock", objective="pairwise", held_out_rounds=0.2, max_depth=d)
+                for d in (6, 4)]
     configs += [Config(f"top{k}+{sweep_labels}", "top-k", k, sweep_labels)
                 for k in (164, 128, 96, 64, 48, 32, 16)]
     configs += [Config(f"top{k}+stock", "top-k", k, "stock") for k in (64, 32, 16)]
@@ -127,7 +137,8 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
             sel = FeatureSelection(c.policy, c.param).fit(scores[c.score], constant)
             model = stock if c.trains_like_stock() else \
                 fit_model(ds, train, sel.indices_, c.labels, objective=c.objective,
-                          held_out_rounds=c.held_out_rounds, **model_kw)
+                          held_out_rounds=c.held_out_rounds,
+                          params={**STOCK_PARAMS, "max_depth": c.max_depth}, **model_kw)
             times = []
             for _ in range(3):  # best of three: the machine is shared and noisy
                 start = time.perf_counter()
@@ -153,6 +164,7 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
                             for k in (1, 5)}
         results[c.name] = {
             "policy": c.policy, "param": c.param, "labels": c.labels, "objective": c.objective,
+            "max_depth": c.max_depth,
             "dims": float(np.mean(cost[c.name]["dims"])),
             "trees": float(np.mean(cost[c.name]["trees"])),
             "top1": float(np.mean([v["top1"] for v in per_model.values()])),

@@ -6,6 +6,12 @@ fresh workdir, records its curve (wall time, trials, end-to-end estimate = sum o
 best latency) after each measured batch, MetaSchedule's profile (search / build / run / cost
 model seconds), and the measured latency of the compiled model. A finished run is never redone;
 an interrupted one is moved aside and rerun, so every curve is one uninterrupted run.
+
+Once both arms of a model and seed are finished, their compiled models and the reference are
+timed again side by side, in alternating rounds (``final.json`` beside the arms): a run's own
+timing comes minutes to hours after its partner's, and this shared machine has been seen to
+slow everything, the reference included, by 40% for a whole measurement. The final latency ratio
+in the summary is the side-by-side one where it exists.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compile import compile_model
+from .compile import LIBRARY_FILE, compile_model
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import load_model
@@ -27,6 +33,8 @@ from .target import num_cores
 from .tune import extract, trials_per_iter, tune
 
 RUN_FILE = "run.json"
+PAIR_FILE = "final.json"
+PAIR_BUDGET_S = 10.0  # seconds of timed runs per compiled model (and for the reference)
 
 
 def _curve_callback(curve: list, start: float):
@@ -164,6 +172,38 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     return run
 
 
+def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
+                 budget_s: float = PAIR_BUDGET_S) -> dict:
+    """Both arms' compiled models and the reference timed in alternating rounds; cached in
+    ``seed_dir/final.json``. A missing library (they are not committed) is compiled again from
+    the arm's database."""
+    done = seed_dir / PAIR_FILE
+    if done.exists():
+        return json.loads(done.read_text())
+    model = load_model(spec, threads=num_cores(target))
+    runners = {}
+    for arm in arms:
+        library = seed_dir / arm / LIBRARY_FILE
+        if not library.exists():
+            library = compile_model(model, seed_dir / arm, target)
+        runners[arm] = VMRunner(str(library))
+    first, second = arms
+    # as many runs as the budget allows (a run's own timing stops at 50, under a second for a
+    # small model, which a burst of other work can swamp)
+    timed, error = time_against_reference(
+        model, runners[first], first, budget_s,
+        extra={second: runners[second].timer(model.inputs)},
+        max_runs=dict.fromkeys([*arms, *([model.reference.name] if model.reference else [])],
+                               100_000))
+    latency = {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
+                        "runs": len(t.runs_ms)} for t in timed}
+    pair = {"model": model.name, "arms": list(arms), "budget_s": budget_s, "latency": latency,
+            "reference": None if model.reference is None else model.reference.name,
+            "max_relative_error": error, "provenance": provenance(target)}
+    _write_json(done, pair)
+    return pair
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
@@ -180,8 +220,12 @@ def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> flo
     return None
 
 
-def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
-    """Per model: time-to-reach ratio and final latency ratio per seed, with their spread."""
+def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
+              pairs_timed: dict | None = None) -> dict:
+    """Per model: time-to-reach ratio and final latency ratio per seed, with their spread.
+    ``pairs_timed``: (model, seed) -> ``measure_pair``'s result; where present, the final
+    latencies are those timed side by side (each run's own timing stays in ``*_solo``)."""
+    pairs_timed = pairs_timed or {}
     out = {}
     for model in sorted({r["model"] for r in runs}):
         pairs = []
@@ -194,10 +238,15 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi") -> dict:
                 continue
             reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"],
                                   a["curve"][-1].get("tasks_ok", 0))
+            side = pairs_timed.get((model, seed), {}).get("latency", {})
+            base_ms, arm_ms = ((side[base]["median_ms"], side[arm]["median_ms"])
+                               if base in side and arm in side else
+                               (a["latency_ms"], b["latency_ms"]))
             pairs.append({"seed": seed,
                           "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
-                          "latency_ratio": b["latency_ms"] / a["latency_ms"],
-                          "base_latency_ms": a["latency_ms"], "arm_latency_ms": b["latency_ms"]})
+                          "latency_ratio": arm_ms / base_ms, "side_by_side": bool(side),
+                          "base_latency_ms": base_ms, "arm_latency_ms": arm_ms,
+                          "latency_ratio_solo": b["latency_ms"] / a["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
         lr = [p["latency_ratio"] for p in pairs]
         refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
@@ -220,12 +269,14 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
     ``summarize_only``, only the finished runs are read and summarised; nothing is tuned."""
     workdir = Path(workdir)
     runs = []
+    timed: dict[tuple[str, int], dict] = {}  # (model name, seed) -> side-by-side timing
     # seed-major: an experiment stopped part-way has comparable pairs on every model
     for seed in range(seeds):
         for spec in models:
             order = arms if seed % 2 == 0 else arms[::-1]
+            seed_dir = workdir / Path(spec).stem / f"seed{seed}"
             for arm in order:
-                wd = workdir / Path(spec).stem / f"seed{seed}" / arm
+                wd = seed_dir / arm
                 finished = (wd / RUN_FILE).exists()
                 if summarize_only and not finished:
                     continue
@@ -234,16 +285,27 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
                 if not finished:  # a new run: keep the partial results on disk
-                    write_summary(workdir, runs, arms, trials, seeds, target)
-    summary, table = write_summary(workdir, runs, arms, trials, seeds, target)
+                    write_summary(workdir, runs, arms, trials, seeds, target, timed)
+            if all((seed_dir / arm / RUN_FILE).exists() for arm in arms) and (
+                    not summarize_only or (seed_dir / PAIR_FILE).exists()):
+                new = not (seed_dir / PAIR_FILE).exists()
+                if new:
+                    log(f"{spec} seed {seed}: timing both compiled models side by side ...")
+                pair = measure_pair(spec, seed_dir, arms, target)
+                timed[(pair["model"], seed)] = pair
+                log("  " + ", ".join(f"{k} {v['median_ms']:.3f} ms"
+                                     for k, v in pair["latency"].items()))
+                if new:
+                    write_summary(workdir, runs, arms, trials, seeds, target, timed)
+    summary, table = write_summary(workdir, runs, arms, trials, seeds, target, timed)
     return {"runs": runs, "summary": summary, "table": table}
 
 
 def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials: int,
-                  seeds: int, target) -> tuple[dict, str]:
+                  seeds: int, target, timed: dict | None = None) -> tuple[dict, str]:
     """summary.json, summary.md and curves.png from the runs so far (rewritten after each run,
     so a stopped experiment still has its partial results on disk)."""
-    summary = summarize(runs, *arms)
+    summary = summarize(runs, *arms, pairs_timed=timed)
     (workdir / "summary.json").write_text(json.dumps(
         {"arms": list(arms), "trials": trials, "seeds": seeds, "summary": summary,
          "provenance": provenance(target)}, indent=2))
@@ -257,8 +319,8 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
 def summary_table(summary: dict, arms: tuple[str, str]) -> str:
     base, cand = arms
     lines = [f"| model | {cand} time to {base}'s final (x) | final latency {cand}/{base} | "
-             f"{base} ms | {cand} ms | reference ms | seeds reached |",
-             "|---|---|---|---|---|---|---|"]
+             f"{base} ms | {cand} ms | reference ms | seeds reached | timed side by side |",
+             "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
     for model, s in summary.items():
         a = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
@@ -267,7 +329,8 @@ def summary_table(summary: dict, arms: tuple[str, str]) -> str:
                if s["reference_ms_median"] is not None else "-")
         lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
                      f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
-                     f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} |")
+                     f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} | "
+                     f"{sum(p['side_by_side'] for p in s['seeds'])}/{len(s['seeds'])} |")
     return "\n".join(lines)
 
 

@@ -38,7 +38,8 @@ DEFAULT_HELD_OUT_ROUNDS = 0.2
 
 def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed: int = 0,
                   finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
-                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS, **kw):
+                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
+                  reselect_every: int = 0, **kw):
     """Build the model (import of MetaSchedule deferred so this module loads cheaply).
 
     ``prior`` (a dataset or its path) is trained on once, here, with the number of trees chosen
@@ -49,6 +50,12 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
     as MetaSchedule's ``XGBModel`` does. ``objective``: ``squared`` (MetaSchedule's) or
     ``pairwise`` (ranking within each task, packsum.py). ``kw`` goes to ``PackSumXGB`` (e.g.
     ``nthread``).
+    ``reselect_every`` (off at 0): each time that many more programs have been measured, the
+    features are ranked anew on the prior's programs and the measured ones (all 164 columns,
+    this model's labels and objective, ``importance.reselect``) and the selection's policy
+    (cumulative 95% if there was no selection) picks the columns again; if they change, the
+    prior is retrained on them. It costs a 164-column training of the prior each time, and
+    its effect on tuning has not been measured yet, hence off by default.
     benchmarks/transfer.py measured 25, 100 and 400 rounds ranking alike after a first round
     (16 programs per task are memorised within 25 rounds); 50 leaves room for longer sessions
     at the cost of at most 50 trees.
@@ -58,7 +65,8 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
     from tvm_ffi import structural_hash
 
     from .dataset import Dataset, load_dataset
-    from .importance import FeatureSelection
+    from .importance import FeatureSelection, fit_model, reselect
+    from .labels import labels_for
 
     @derived_object
     class FeatureImportanceModel(ms.cost_model.PyCostModel):
@@ -81,15 +89,22 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             self.trainings = 0
             self.prior_model = None
             self.prior_programs = 0
+            self.reselect_every = reselect_every
+            self.reselections = 0
+            self.reselected_at = 0  # programs measured at the last re-ranking
             prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
+            # kept only if re-ranking will need it again
+            self.prior_ds = None
             if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
-                from .importance import fit_model
-
-                self.prior_model = fit_model(
-                    prior_ds, np.arange(prior_ds.n_programs), self.columns, labels,
-                    held_out_rounds=prior_held_out_rounds, seed=seed, **self.model_kw)
+                self.prior_ds = prior_ds if reselect_every else None
+                self.prior_model = self._fit_prior(prior_ds)
                 self.prior_programs = prior_ds.n_programs
             self.booster = self.prior_model
+
+        def _fit_prior(self, prior_ds):
+            return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
+                             self.labels, held_out_rounds=prior_held_out_rounds, seed=self.seed,
+                             **self.model_kw)
 
         def settings(self) -> dict:
             """What this model is (recorded beside experiment results)."""
@@ -99,22 +114,26 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
                     "prior_programs": self.prior_programs,
                     "prior_trees": (None if self.prior_model is None else
                                     self.prior_model.booster_.num_boosted_rounds()),
-                    "prior_train_s": getattr(self.prior_model, "train_seconds_", None)}
+                    "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
+                    "reselect_every": self.reselect_every, "reselections": self.reselections}
 
         # -- training ----------------------------------------------------------------
-        def _training_set(self, groups):
+        def _training_set(self, groups, columns=None):
+            """(rows, row_ptr, labels, weights, task of each program) of the measured groups,
+            on ``columns`` (default: the selected ones)."""
+            columns = self.columns if columns is None else columns
             rows, ptr, ys, ws, gid = [], [0], [], [], []
             fn = get_label_fn(self.labels)
             for g, (prog_rows, lats) in enumerate(groups):
                 y, w = fn(np.asarray(lats, float))
                 for r in prog_rows:
-                    rows.append(r[:, self.columns])
+                    rows.append(r[:, columns])
                     ptr.append(ptr[-1] + len(r))
                 ys.append(y)
                 ws.append(w)
                 gid.append(np.full(len(y), g))
             cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-            return (np.concatenate(rows) if rows else np.zeros((0, len(self.columns))),
+            return (np.concatenate(rows) if rows else np.zeros((0, len(columns))),
                     np.asarray(ptr), cat(ys), cat(ws), cat(gid).astype(np.int64))
 
         def _fit(self, groups, init):
@@ -125,6 +144,33 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             if init is not None:
                 kw["max_rounds"] = self.finetune_rounds
             return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init, groups=gid)
+
+        def _reselect(self) -> None:
+            """Rank all features on the prior's and the measured programs; switch columns."""
+            rows, ptr, y, w, gid = self._training_set(self.groups.values(),
+                                                      np.arange(N_FEATURES))
+            p = self.prior_ds
+            if p is not None:
+                py, pw = labels_for(p.latency, p.task_id, self.labels)
+                rows = np.concatenate([p.features, rows])
+                ptr = np.concatenate([p.row_ptr, ptr[1:] + p.row_ptr[-1]])
+                y, w = np.concatenate([py, y]), np.concatenate([pw, w])
+                gid = np.concatenate([p.task_id, gid + len(p.tasks)])
+            if len(y) < 2 or not np.any(w > 0):
+                return
+            policy = self.selection if self.selection is not None else FeatureSelection()
+            new = reselect(policy, rows, ptr, y, w, gid, seed=self.seed, **self.model_kw)
+            self.reselections += 1
+            self.reselected_at = sum(len(g[1]) for g in self.groups.values())
+            if np.array_equal(new.indices_, self.columns):
+                return
+            log.info("fi cost model: re-ranked features, %d -> %d columns (%d new)",
+                     len(self.columns), len(new.indices_),
+                     len(np.setdiff1d(new.indices_, self.columns)))
+            self.selection, self.columns = new, new.indices_
+            if p is not None:
+                self.prior_model = self._fit_prior(p)
+            self.booster = self.prior_model  # the session's trees were on the old columns
 
         def _train(self) -> None:
             booster = self._fit(self.groups.values(), self.prior_model)
@@ -141,6 +187,9 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             group = self.groups.setdefault(key, [[], []])
             group[0].extend(feats)
             group[1].extend(_latency(r) for r in results)
+            measured = sum(len(g[1]) for g in self.groups.values())
+            if self.reselect_every and measured - self.reselected_at >= self.reselect_every:
+                self._reselect()
             self._train()
 
         def predict(self, context, candidates) -> np.ndarray:
@@ -167,7 +216,9 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
                  "objective": self.model_kw["objective"],
                  "groups": list(self.groups), "trained": self.booster is not None,
                  "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
-                 "finetune_rounds": self.finetune_rounds}))
+                 "finetune_rounds": self.finetune_rounds,
+                 "reselect_every": self.reselect_every, "reselections": self.reselections,
+                 "reselected_at": self.reselected_at}))
             if self.booster is not None:
                 self.booster.booster_.save_model(str(out / "booster.json"))
             if self.prior_model is not None:
@@ -183,6 +234,10 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             self.model_kw["objective"] = settings.get("objective", "squared")
             self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)
             self.prior_programs = settings.get("prior_programs", 0)
+            # the prior dataset is not stored: later re-rankings see the measured programs only
+            self.reselect_every = settings.get("reselect_every", 0)
+            self.reselections = settings.get("reselections", 0)
+            self.reselected_at = settings.get("reselected_at", 0)
             with np.load(src / "data.npz") as z:
                 self.groups = {}
                 for k, key in enumerate(settings["groups"]):
@@ -208,15 +263,16 @@ DEFAULT_SELECTION = DEFAULTS / "selection.json"
 DEFAULT_PRIOR = DEFAULTS / "prior.npz"
 
 
-def default_fi_model(num_cores: int, seed: int | None, prior="default"):
+def default_fi_model(num_cores: int, seed: int | None, prior="default", reselect_every: int = 0):
     """``--cost-model fi``: the shipped selection and the default labels and objective
     (``DEFAULT_*`` above), warm-started from the shipped
     dataset (``prior="default"``), from another dataset (a path or ``Dataset``), or cold
-    (``None``)."""
+    (``None``); ``reselect_every`` as in ``make_fi_model``."""
     selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
     if selection is None:
         log.warning("no shipped feature selection; fi uses all 164 features")
     if isinstance(prior, str) and prior == "default":
         prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
-    return make_fi_model(selection=selection, prior=prior, seed=seed or 0, nthread=num_cores)
+    return make_fi_model(selection=selection, prior=prior, seed=seed or 0, nthread=num_cores,
+                         reselect_every=reselect_every)
 

@@ -84,6 +84,33 @@ def fit_model(ds: Dataset, programs: np.ndarray, columns: np.ndarray | None = No
     return PackSumXGB(**kw).fit(rows, sub.row_ptr, y, w, init=init, groups=sub.task_id)
 
 
+BOOSTER_SCORES = ("gain", "total_gain", "weight", "cover")
+
+
+def booster_scores(booster, kind: str = "total_gain") -> np.ndarray:
+    """xgboost's own importance of each of the 164 columns (zero where no split uses it)."""
+    scores = booster.get_score(importance_type=kind)
+    return np.array([scores.get(f"f{i}", 0.0) for i in range(N_FEATURES)])
+
+
+def reselect(selection: FeatureSelection, rows: np.ndarray, row_ptr: np.ndarray,
+             labels: np.ndarray, weights: np.ndarray, groups: np.ndarray,
+             **kw) -> FeatureSelection:
+    """A new selection with ``selection``'s policy and parameter, fitted on the importance of
+    a model trained on these programs over all 164 columns (``kw`` to ``PackSumXGB``: the
+    objective and seed of the model the selection is for). Columns constant over the programs
+    are left out. ``selection.score`` must be one of xgboost's own scores (``BOOSTER_SCORES``):
+    SHAP and permutation importance need held-out tasks this does not split off; others fall
+    back to ``total_gain``."""
+    if rows.shape[1] != N_FEATURES:
+        raise FischedError(f"re-ranking needs all {N_FEATURES} features, got {rows.shape[1]}")
+    model = PackSumXGB(**kw).fit(rows, row_ptr, labels, weights, groups=groups)
+    score = selection.score if selection.score in BOOSTER_SCORES else "total_gain"
+    constant = np.ptp(rows, axis=0) == 0 if len(rows) else None
+    return FeatureSelection(selection.policy, selection.param, score).fit(
+        booster_scores(model.booster_, score), constant)
+
+
 def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,
                        labels: str = "stock") -> dict[str, np.ndarray]:
     """Every importance score per feature (arrays of length 164, zero for unused features)."""
@@ -92,10 +119,7 @@ def feature_importance(ds: Dataset, seed: int = 0, permutation_repeats: int = 1,
     train, held = task_split(ds, seed=seed)
     model = fit_model(ds, train, labels=labels)
     booster = model.booster_
-    out = {}
-    for kind in ("gain", "total_gain", "weight", "cover"):
-        scores = booster.get_score(importance_type=kind)
-        out[kind] = np.array([scores.get(f"f{i}", 0.0) for i in range(N_FEATURES)])
+    out = {kind: booster_scores(booster, kind) for kind in BOOSTER_SCORES}
     sub = ds.subset(train)
     contribs = booster.predict(xgb.DMatrix(sub.features), pred_contribs=True)[:, :N_FEATURES]
     per_program = np.add.reduceat(contribs, sub.row_ptr[:-1], axis=0)

@@ -164,8 +164,7 @@ class PackSumXGB:
             def after_iteration(self, model, epoch, evals_log) -> bool:
                 # the newest tree's index is not ``epoch`` when boosting continues ``init``
                 rounds = model.num_boosted_rounds()
-                state["last"] = train.add_tree(model, rounds - 1)
-                loss = state["last"] if watched is train else watched.add_tree(model, rounds - 1)
+                loss = watched.add_tree(model, rounds - 1)
                 if loss < state["best"] - 1e-12:
                     state["best"], state["best_rounds"], state["since"] = loss, rounds, 0
                 else:
@@ -179,13 +178,17 @@ class PackSumXGB:
         booster = xgb.train(params, train.dmatrix, num_boost_round=self.max_rounds,
                             obj=objective, callbacks=[Stop()],
                             xgb_model=init.booster_.copy() if init is not None else None)
-        if eval_set and 0 < state["best_rounds"] < booster.num_boosted_rounds():
-            booster = booster[:state["best_rounds"]]
-            state["last"] = None  # the tracked training loss was of the dropped trees
+        if eval_set:
+            if 0 < state["best_rounds"] < booster.num_boosted_rounds():
+                booster = booster[:state["best_rounds"]]
+            # the training loss was not followed round by round: one prediction of the kept trees
+            # (``init``'s included, as ``booster`` continues them) gives it
+            train.margin = booster.predict(train.dmatrix, output_margin=True)
         self.booster_ = booster
         self.best_rounds_ = booster.num_boosted_rounds()
         self.train_seconds_ = time.perf_counter() - start
-        self.final_loss_ = state.get("last")  # the training loss of the returned trees
+        # the training loss of the returned trees
+        self.final_loss_ = train.loss_fn.loss(train.scores(train.margin))
         self.n_features_ = rows.shape[1]
         return self
 

@@ -1,0 +1,124 @@
+"""Where a cost model's prediction time goes in tuning: feature extraction against the booster.
+
+    .venv/bin/python benchmarks/predict_cost.py results/experiment/mobilenet_v2/seed0/xgb
+
+MetaSchedule's evolutionary search asks the cost model to score its whole population (2048
+candidates by default) several times per task and round; the profile of a tuning run files
+that under ``EvoSearch/Evolve/PredictNormalizedScore``. This replays the measured programs of
+a tuned workdir as candidates, task by task, feeds them to stock ``XGBModel`` and to the fi
+model (``--cost-model fi``, warm-started from the shipped dataset) as measured results, so
+both predict with trained boosters (stock past its 100-sample warm-up), and then times, per
+task, on a population of ``--population`` candidates (the task's programs repeated):
+
+- ``extract``: MetaSchedule's per-store feature extraction and the copy to numpy, which every
+  model that looks at features pays;
+- ``xgb`` and ``fi``: the whole ``predict`` call of each model.
+
+The booster's share is a model's time less ``extract``. Writes ``results/predict_cost.json``
+and ``.md`` (seconds per 10,000 candidates, summed over the tasks; best of ``--repeat``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", help="a tuned fisched workdir (MetaSchedule database)")
+    parser.add_argument("--population", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--max-tasks", type=int, default=0, help="0: every task")
+    parser.add_argument("-o", "--out", default=str(ROOT / "results" / "predict_cost"))
+    args = parser.parse_args()
+
+    from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_hash
+
+    from fisched.dataset import replay
+    from fisched.fi_model import default_fi_model
+    from fisched.records import open_database
+    from fisched.target import make_target, num_cores
+    from fisched.tune import read_meta
+
+    meta = read_meta(args.workdir)
+    target = make_target(meta["target"])
+    cores = num_cores(target)
+    by_task: dict[int, list] = {}
+    workloads = {}
+    for rec in open_database(args.workdir).get_all_tuning_records():
+        key = str(structural_hash(rec.workload.mod))
+        workloads.setdefault(key, rec.workload)
+        by_task.setdefault(key, []).append(rec)
+    # tasks with the most measured programs first
+    tasks = sorted(by_task, key=lambda k: -len(by_task[k]))
+    tasks = tasks[:args.max_tasks] if args.max_tasks else tasks
+
+    xgb = ms.cost_model.XGBModel(num_tuning_cores=cores, tree_method="auto")
+    fi = default_fi_model(cores, 0)
+    extractor = ms.feature_extractor.PerStoreFeature()
+    prepared = []
+    rows = 0.0  # feature rows of the populations (a candidate has one per BufferStore)
+    for key in tasks:
+        records = [r for r in by_task[key] if r.run_secs]
+        context = ms.TuneContext(mod=workloads[key].mod, target=target)
+        cands = [replay(r) for r in records]
+        results = [ms.runner.RunnerResult(r.run_secs, None) for r in records]
+        xgb.update(context, cands, results)
+        fi.update(context, cands, results)
+        reps = -(-args.population // len(cands))
+        prepared.append((context, (cands * reps)[:args.population]))
+        per_cand = np.mean([len(f.numpy()) for f in extractor.extract_from(context, cands)])
+        rows += per_cand * args.population
+    print(f"{len(prepared)} tasks, {sum(len(by_task[k]) for k in tasks)} programs; "
+          f"fi booster: {fi.booster.booster_.num_boosted_rounds()} trees on "
+          f"{len(fi.columns)} columns", flush=True)
+
+    total = {"extract": 0.0, "xgb": 0.0, "fi": 0.0}
+    for context, pop in prepared:
+        total["extract"] += _best_of(args.repeat, lambda: [
+            f.numpy() for f in extractor.extract_from(context, pop)])
+        total["xgb"] += _best_of(args.repeat, lambda: xgb.predict(context, pop))
+        total["fi"] += _best_of(args.repeat, lambda: fi.predict(context, pop))
+    n = len(prepared) * args.population
+    per10k = {k: v / n * 1e4 for k, v in total.items()}
+    result = {"workdir": args.workdir, "tasks": len(prepared), "candidates": n,
+              "rows_per_candidate": rows / n,
+              "fi_trees": fi.booster.booster_.num_boosted_rounds(),
+              "fi_columns": len(fi.columns), "seconds_per_10k": per10k,
+              "booster_seconds_per_10k": {m: per10k[m] - per10k["extract"]
+                                          for m in ("xgb", "fi")}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    table = ["| | extract | xgb predict | fi predict | xgb booster | fi booster |",
+             "|---|---|---|---|---|---|",
+             f"| s per 10k candidates | {per10k['extract']:.3f} | {per10k['xgb']:.3f} | "
+             f"{per10k['fi']:.3f} | {per10k['xgb'] - per10k['extract']:.3f} | "
+             f"{per10k['fi'] - per10k['extract']:.3f} |"]
+    text = (f"`{' '.join(['benchmarks/predict_cost.py', args.workdir])}`: {len(prepared)} tasks, "
+            f"populations of {args.population}, {rows / n:.1f} feature rows per candidate, "
+            f"fi booster {result['fi_trees']} trees on {result['fi_columns']} columns.\n\n"
+            + "\n".join(table) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
