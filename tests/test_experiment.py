@@ -65,3 +65,28 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     assert main(args) == 0  # finished runs (and their side-by-side timing) are not redone
     assert all(p.stat().st_mtime == m for p, m in mtimes.items())
     capsys.readouterr()
+
+
+def test_alternating_timer_sizes_runs_past_a_slow_first_call():
+    import time
+
+    from fisched.measure import time_alternating
+
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def make(name):
+        def fn():
+            calls[name] += 1
+            order.append(name)
+            time.sleep(0.05 if calls[name] == 1 else 0.001)  # one-off set-up on the first call
+        return fn
+
+    a, b = time_alternating({"a": make("a"), "b": make("b")}, budget_s=1.0, rounds=2,
+                            max_runs={"a": 40})
+    # sized on the fastest warm-up call (~1 ms), not the first (50 ms): the cap binds
+    assert len(a.runs_ms) == 40 and len(b.runs_ms) == 50
+    assert max(a.runs_ms) < 40  # warm-up calls are not timed
+    timed = order[6:]  # after three warm-up calls each, rounds interleave: 20 a, 25 b, 20 a...
+    assert order[:6] == ["a"] * 3 + ["b"] * 3
+    assert timed == (["a"] * 20 + ["b"] * 25) * 2

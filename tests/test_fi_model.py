@@ -186,3 +186,26 @@ def test_reselection_switches_columns_and_retrains_the_prior(fi_run, target, tmp
     fresh.load(str(tmp_path / "r"))
     assert fresh.columns.tolist() == model.columns.tolist() and fresh.reselected_at == 8
     np.testing.assert_allclose(fresh.predict(context, cands), pred, rtol=1e-6)
+
+
+def test_cli_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypatch, capsys):
+    import fisched.fi_model as fi_model
+    from fisched.cli import main
+
+    made = []
+
+    def spy(*args, **kw):
+        made.append(real(*args, **kw))
+        return made[-1]
+
+    real = fi_model.default_fi_model
+    monkeypatch.setattr(fi_model, "default_fi_model", spy)
+    args = ["tune", str(tiny_onnx), "--trials", "4", "--workdir", str(tmp_path / "w"), "-q"]
+    assert main([*args, "--cost-model", "fi", "--prior", "none", "--reselect-every", "2"]) == 0
+    (model,) = made
+    assert model.prior_model is None and model.reselect_every == 2
+    assert model.reselections >= 1 and model.reselected_at >= 2
+    assert model.booster is not None and model.booster.n_features_ == len(model.columns)
+    capsys.readouterr()
+    assert main([*args, "--reselect-every", "2"]) == 2  # the stock model has no such option
+    assert "--cost-model fi only" in capsys.readouterr().err

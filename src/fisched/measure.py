@@ -40,11 +40,15 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
     machine hits all of them alike; each gets about ``budget_s`` in total."""
     per_round = {}
     for name, fn in fns.items():  # warm-up, which also sizes each callable's runs per round
-        start = time.perf_counter()
-        fn()
-        first = max(time.perf_counter() - start, 1e-6)
+        calls = []
+        for _ in range(3):  # the first call pays one-off set-up; size on the fastest
+            start = time.perf_counter()
+            fn()
+            calls.append(time.perf_counter() - start)
+            if sum(calls) > budget_s / 4:  # a slow callable: one or two calls are enough
+                break
         cap = (max_runs or {}).get(name, 50)
-        total = int(max(min_runs, min(cap, budget_s / first)))
+        total = int(max(min_runs, min(cap, budget_s / max(min(calls), 1e-6))))
         per_round[name] = max(1, -(-total // rounds))
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
