@@ -64,6 +64,11 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     mtimes = {p: p.stat().st_mtime for p in [*wd.rglob("run.json"), *wd.rglob("final.json")]}
     assert main(args) == 0  # finished runs (and their side-by-side timing) are not redone
     assert all(p.stat().st_mtime == m for p, m in mtimes.items())
+    final = wd / "tiny" / "seed0" / "final.json"
+    final.unlink()
+    assert main([*args, "--summarize"]) == 0 and not final.exists()  # reads, never times
+    assert main([*args, "--time-pairs"]) == 0 and final.exists()  # times, never tunes
+    assert all(p.stat().st_mtime == m for p, m in mtimes.items() if p.name == "run.json")
     capsys.readouterr()
 
 

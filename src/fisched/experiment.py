@@ -264,9 +264,12 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
 
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
-               rounds: int = 2, log=print, summarize_only: bool = False) -> dict:
-    """Run (or resume) every model x seed x arm, alternating arm order by seed. With
-    ``summarize_only``, only the finished runs are read and summarised; nothing is tuned."""
+               rounds: int = 2, log=print, summarize_only: bool = False,
+               time_pairs: bool = True) -> dict:
+    """Run (or resume) every model x seed x arm, alternating arm order by seed, and time each
+    finished pair side by side (``measure_pair``). With ``summarize_only``, only the finished
+    runs are read and summarised, nothing is tuned, and pairs are timed only if
+    ``time_pairs`` (those without a ``final.json``)."""
     workdir = Path(workdir)
     runs = []
     timed: dict[tuple[str, int], dict] = {}  # (model name, seed) -> side-by-side timing
@@ -287,7 +290,7 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                 if not finished:  # a new run: keep the partial results on disk
                     write_summary(workdir, runs, arms, trials, seeds, target, timed)
             if all((seed_dir / arm / RUN_FILE).exists() for arm in arms) and (
-                    not summarize_only or (seed_dir / PAIR_FILE).exists()):
+                    time_pairs or (seed_dir / PAIR_FILE).exists()):
                 new = not (seed_dir / PAIR_FILE).exists()
                 if new:
                     log(f"{spec} seed {seed}: timing both compiled models side by side ...")
