@@ -38,7 +38,7 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
 
     wd = tmp_path / "exp"
     args = ["experiment", str(tiny_onnx), "--trials", "4", "--seeds", "1", "--arms",
-            "xgb,fi-prior", "--workdir", str(wd)]
+            "xgb,fi-prior", "--workdir", str(wd), "--pair-budget", "0.5"]
     assert main(args) == 0
     runs = {p.parent.name: json.loads(p.read_text()) for p in wd.rglob("run.json")}
     assert set(runs) == {"xgb", "fi-prior"}

@@ -188,24 +188,27 @@ def test_reselection_switches_columns_and_retrains_the_prior(fi_run, target, tmp
     np.testing.assert_allclose(fresh.predict(context, cands), pred, rtol=1e-6)
 
 
-def test_cli_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypatch, capsys):
-    import fisched.fi_model as fi_model
+def test_cli_builds_the_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypatch, capsys):
+    import fisched.tune
     from fisched.cli import main
+    from fisched.errors import FischedError
+    from fisched.fi_model import DEFAULT_SELECTION
 
-    made = []
+    handed = []
 
-    def spy(*args, **kw):
-        made.append(real(*args, **kw))
-        return made[-1]
+    def no_tuning(*args, cost_model_obj=None, **kw):  # what the CLI hands to the search
+        handed.append(cost_model_obj)
+        raise FischedError("stopped before tuning")
 
-    real = fi_model.default_fi_model
-    monkeypatch.setattr(fi_model, "default_fi_model", spy)
-    args = ["tune", str(tiny_onnx), "--trials", "4", "--workdir", str(tmp_path / "w"), "-q"]
-    assert main([*args, "--cost-model", "fi", "--prior", "none", "--reselect-every", "2"]) == 0
-    (model,) = made
-    assert model.prior_model is None and model.reselect_every == 2
-    assert model.reselections >= 1 and model.reselected_at >= 2
-    assert model.booster is not None and model.booster.n_features_ == len(model.columns)
-    capsys.readouterr()
+    monkeypatch.setattr(fisched.tune, "tune", no_tuning)
+    args = ["tune", str(tiny_onnx), "--trials", "4", "--workdir", str(tmp_path / "w")]
+    assert main([*args, "--cost-model", "fi", "--prior", "none", "--reselect-every", "2"]) == 2
+    assert "stopped before tuning" in capsys.readouterr().err
+    (model,) = handed
+    assert model.reselect_every == 2 and model.prior_model is None
+    shipped = FeatureSelection.load(DEFAULT_SELECTION)
+    assert model.columns.tolist() == shipped.indices_.tolist()
     assert main([*args, "--reselect-every", "2"]) == 2  # the stock model has no such option
     assert "--cost-model fi only" in capsys.readouterr().err
+    assert len(handed) == 1
+

@@ -225,7 +225,7 @@ def cmd_experiment(args) -> int:
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
                         summarize_only=args.summarize or args.time_pairs,
-                        time_pairs=not args.summarize)
+                        time_pairs=not args.summarize, pair_budget_s=args.pair_budget)
     print(result["table"])
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
@@ -333,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=None)
     p.add_argument("--summarize", action="store_true",
                    help="only summarise the runs already finished; tune nothing")
+    p.add_argument("--pair-budget", type=float, default=10.0, metavar="SECONDS",
+                   help="timed seconds per compiled model in the side-by-side timing "
+                   "(default 10)")
     p.add_argument("--time-pairs", action="store_true",
                    help="tune nothing: time side by side the finished pairs that have no "
                    "final.json yet (delete one to time it again), then summarise")

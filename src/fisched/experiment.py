@@ -265,7 +265,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
                rounds: int = 2, log=print, summarize_only: bool = False,
-               time_pairs: bool = True) -> dict:
+               time_pairs: bool = True, pair_budget_s: float = PAIR_BUDGET_S) -> dict:
     """Run (or resume) every model x seed x arm, alternating arm order by seed, and time each
     finished pair side by side (``measure_pair``). With ``summarize_only``, only the finished
     runs are read and summarised, nothing is tuned, and pairs are timed only if
@@ -294,7 +294,7 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                 new = not (seed_dir / PAIR_FILE).exists()
                 if new:
                     log(f"{spec} seed {seed}: timing both compiled models side by side ...")
-                pair = measure_pair(spec, seed_dir, arms, target)
+                pair = measure_pair(spec, seed_dir, arms, target, pair_budget_s)
                 timed[(pair["model"], seed)] = pair
                 log("  " + ", ".join(f"{k} {v['median_ms']:.3f} ms"
                                      for k, v in pair["latency"].items()))
