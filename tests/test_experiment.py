@@ -27,9 +27,13 @@ def test_time_to_reach_and_summary():
     assert s["time_ratio_median"] == 25 / 40
     assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
     # a side-by-side timing of both compiled models replaces each run's own
-    side = {("m", 0): {"latency": {"xgb": {"median_ms": 10.0}, "fi": {"median_ms": 9.0}}}}
+    side = {("m", 0): {"latency": {"xgb": {"median_ms": 10.0}, "fi": {"median_ms": 9.0},
+                                   "ort": {"median_ms": 4.0}}, "reference": "ort"}}
+    base["reference"] = {"name": "ort", "latency_ms": 5.0}
+    assert summarize([base, arm])["m"]["reference_ms_median"] == 5.0
     s = summarize([base, arm], pairs_timed=side)["m"]
     assert s["latency_ratio_median"] == 0.9 and s["seeds"][0]["latency_ratio_solo"] == 0.8
+    assert s["reference_ms_median"] == 4.0  # timed beside the latencies the table shows
     assert s["seeds"][0]["side_by_side"] and s["seeds"][0]["arm_latency_ms"] == 9.0
 
 
