@@ -109,7 +109,8 @@ def main() -> None:
                                         lambda: fi.booster.predict(flat[:, fi.columns], ptr))
     n = len(prepared) * args.population
     per10k = {k: v / n * 1e4 for k, v in total.items()}
-    result = {"command": " ".join(["benchmarks/predict_cost.py", *sys.argv[1:]]),
+    command = " ".join(["benchmarks/predict_cost.py", *sys.argv[1:]])
+    result = {"command": command,
               "workdir": args.workdir, "tasks": len(prepared), "candidates": n,
               "rows_per_candidate": rows / n,
               "fi_trees": fi.booster.booster_.num_boosted_rounds(),
@@ -121,7 +122,6 @@ def main() -> None:
              "|---|---|---|---|---|---|",
              f"| s per 10k candidates | {per10k['extract']:.3f} | {per10k['xgb']:.3f} | "
              f"{per10k['fi']:.3f} | {per10k['xgb_booster']:.4f} | {per10k['fi_booster']:.4f} |"]
-    command = " ".join(["benchmarks/predict_cost.py", *sys.argv[1:]])
     text = (f"`{command}`: {len(prepared)} tasks, "
             f"populations of {args.population}, {rows / n:.1f} feature rows per candidate, "
             f"fi booster {result['fi_trees']} trees on {result['fi_columns']} columns.\n\n"

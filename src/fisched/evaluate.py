@@ -18,7 +18,7 @@ import numpy as np
 
 from .dataset import Dataset, constant_features
 from .features import N_FEATURES
-from .importance import (FeatureSelection, fit_model, pairwise_accuracy,
+from .importance import (FeatureSelection, booster_scores, fit_model, pairwise_accuracy,
                          permutation_importance, task_split)
 from .labels import labels_for
 from .packsum import STOCK_PARAMS
@@ -51,9 +51,7 @@ def default_configs(sweep_labels: str = "rank") -> list[Config]:
                 for lab in ("stock", "rank")]
     # a ranking loss instead of squared error, and the tree count picked on held-out tasks
     configs += [Config(f"pairwise-{lab}", labels=lab, objective="pairwise")
-                for lab in ("stock", "rank")]
-    configs += [Config(f"pairwise-{lab}", labels=lab, objective="pairwise")
-                for lab in ("rank-w", "power")]
+                for lab in ("stock", "rank", "rank-w", "power")]
     configs += [Config("cum95+pairwise-stock", "cumulative", 0.95, "stock",
                        objective="pairwise")]
     configs += [Config(f"{name}+heldout-trees", policy, param, "stock", objective=obj,
@@ -78,8 +76,7 @@ def transfer_importance(ds: Dataset, seed: int = 0, **model_kw) -> np.ndarray:
     how much each feature helps rank programs of tasks the model has not seen."""
     inner_train, inner_held = task_split(ds, seed=seed)
     model = fit_model(ds, inner_train, **model_kw)
-    weight = model.booster_.get_score(importance_type="weight")
-    used = np.array([weight.get(f"f{i}", 0) > 0 for i in range(N_FEATURES)])
+    used = booster_scores(model.booster_, "weight") > 0
     return permutation_importance(model, ds.subset(inner_held), used, seed)
 
 
@@ -128,8 +125,7 @@ def evaluate(ds: Dataset, configs: list[Config], folds: int = 5, seed: int = 0,
         held = np.flatnonzero(np.isin(ds.task_id, held_tasks))
         train = np.flatnonzero(~np.isin(ds.task_id, held_tasks))
         stock = fit_model(ds, train, **model_kw)
-        gain = stock.booster_.get_score(importance_type="total_gain")
-        scores = {"total_gain": np.array([gain.get(f"f{i}", 0.0) for i in range(N_FEATURES)])}
+        scores = {"total_gain": booster_scores(stock.booster_, "total_gain")}
         if any(c.score == "permutation" for c in configs):
             scores["permutation"] = transfer_importance(ds.subset(train), seed, **model_kw)
         hsub = ds.subset(held)

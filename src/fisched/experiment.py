@@ -192,9 +192,7 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
     # small model, which a burst of other work can swamp)
     timed, error = time_against_reference(
         model, runners[first], first, budget_s,
-        extra={second: runners[second].timer(model.inputs)},
-        max_runs=dict.fromkeys([*arms, *([model.reference.name] if model.reference else [])],
-                               100_000))
+        extra={second: runners[second].timer(model.inputs)}, default_max_runs=100_000)
     latency = {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
                         "runs": len(t.runs_ms)} for t in timed}
     pair = {"model": model.name, "arms": list(arms), "budget_s": budget_s, "latency": latency,
@@ -239,12 +237,12 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
             reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"],
                                   a["curve"][-1].get("tasks_ok", 0))
             side = pairs_timed.get((model, seed), {}).get("latency", {})
-            base_ms, arm_ms = ((side[base]["median_ms"], side[arm]["median_ms"])
-                               if base in side and arm in side else
+            paired = base in side and arm in side
+            base_ms, arm_ms = ((side[base]["median_ms"], side[arm]["median_ms"]) if paired else
                                (a["latency_ms"], b["latency_ms"]))
             pairs.append({"seed": seed,
                           "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
-                          "latency_ratio": arm_ms / base_ms, "side_by_side": bool(side),
+                          "latency_ratio": arm_ms / base_ms, "side_by_side": paired,
                           "base_latency_ms": base_ms, "arm_latency_ms": arm_ms,
                           "latency_ratio_solo": b["latency_ms"] / a["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]

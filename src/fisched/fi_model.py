@@ -145,8 +145,8 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
                 kw["max_rounds"] = self.finetune_rounds
             return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init, groups=gid)
 
-        def _reselect(self) -> None:
-            """Rank all features on the prior's and the measured programs; switch columns."""
+        def _reselect(self, measured: int) -> None:
+            """Rank all features on the prior's and the ``measured`` programs; switch columns."""
             rows, ptr, y, w, gid = self._training_set(self.groups.values(),
                                                       np.arange(N_FEATURES))
             p = self.prior_ds
@@ -161,7 +161,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             policy = self.selection if self.selection is not None else FeatureSelection()
             new = reselect(policy, rows, ptr, y, w, gid, seed=self.seed, **self.model_kw)
             self.reselections += 1
-            self.reselected_at = sum(len(g[1]) for g in self.groups.values())
+            self.reselected_at = measured
             if np.array_equal(new.indices_, self.columns):
                 return
             log.info("fi cost model: re-ranked features, %d -> %d columns (%d new)",
@@ -189,7 +189,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             group[1].extend(_latency(r) for r in results)
             measured = sum(len(g[1]) for g in self.groups.values())
             if self.reselect_every and measured - self.reselected_at >= self.reselect_every:
-                self._reselect()
+                self._reselect(measured)
             self._train()
 
         def predict(self, context, candidates) -> np.ndarray:

@@ -34,10 +34,11 @@ class Latency:
 
 
 def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.0,
-                     rounds: int = 5, min_runs: int = 3, max_runs: dict[str, int] | None = None
-                     ) -> list[Latency]:
+                     rounds: int = 5, min_runs: int = 3, max_runs: dict[str, int] | None = None,
+                     default_max_runs: int = 50) -> list[Latency]:
     """Time several callables in interleaved rounds (A B C, A B C, ...), so that drift of a shared
-    machine hits all of them alike; each gets about ``budget_s`` in total."""
+    machine hits all of them alike; each gets about ``budget_s`` in total, and at most
+    ``max_runs[name]`` (else ``default_max_runs``) runs."""
     per_round = {}
     for name, fn in fns.items():  # warm-up, which also sizes each callable's runs per round
         calls = []
@@ -47,7 +48,7 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
             calls.append(time.perf_counter() - start)
             if sum(calls) > budget_s / 4:  # a slow callable: one or two calls are enough
                 break
-        cap = (max_runs or {}).get(name, 50)
+        cap = (max_runs or {}).get(name, default_max_runs)
         total = int(max(min_runs, min(cap, budget_s / max(min(calls), 1e-6))))
         per_round[name] = max(1, -(-total // rounds))
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -62,7 +63,7 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
 
 def time_against_reference(model, runner: VMRunner, name: str, budget_s: float,
                            extra: dict[str, Callable[[], object]] | None = None,
-                           max_runs: dict[str, int] | None = None
+                           max_runs: dict[str, int] | None = None, default_max_runs: int = 50
                            ) -> tuple[list[Latency], float | None]:
     """Time the compiled model (``runner``, row ``name``), the model's reference framework and
     any ``extra`` callables in alternating rounds, in that order; also return the tuned output's
@@ -73,7 +74,8 @@ def time_against_reference(model, runner: VMRunner, name: str, budget_s: float,
         error = max_relative_error(runner(model.inputs), model.reference.run(model.inputs))
         fns[model.reference.name] = lambda: model.reference.run(model.inputs)
     fns.update(extra or {})
-    return time_alternating(fns, budget_s, max_runs=max_runs), error
+    return time_alternating(fns, budget_s, max_runs=max_runs,
+                            default_max_runs=default_max_runs), error
 
 
 class VMRunner:
