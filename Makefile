@@ -24,4 +24,4 @@ demo: $(VENV)/.installed
 	$(BIN)/fisched measure resnet18 --workdir runs/demo
 
 test: $(VENV)/.installed-torch
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25

@@ -10,6 +10,9 @@ import pytest
 from onnx import TensorProto, helper
 
 os.environ.setdefault("TVM_NUM_THREADS", "2")
+# a small evolutionary population (MetaSchedule: 512) keeps every tiny tune, in-process or
+# through the CLI, to seconds of search; see fisched.tune.search_strategy
+os.environ.setdefault("FISCHED_SEARCH_POPULATION", "64")
 
 
 def tiny_onnx_model() -> onnx.ModelProto:

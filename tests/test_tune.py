@@ -122,3 +122,56 @@ def test_kill_and_resume_loses_no_record(tiny_onnx, tmp_path):
     assert len(after) >= 8
     report = json.loads((wd / "report.json").read_text())
     assert report["this_run"]["trials_before"] == len(before)
+
+
+_X86_NO_VNNI = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver3", "num-cores": 2}
+
+
+def test_contexts_skip_the_intrinsics_a_target_cannot_use():
+    """TuneContext imports every tensor intrinsic (20-30 s); for a target whose rules cannot
+    tensorize, the import is a placeholder while contexts are made, and is gone afterwards."""
+    script = f"""
+import sys
+from tvm.s_tir import meta_schedule as ms
+from fisched.build import intrinsics_only_if_needed
+from fisched.target import make_target
+from test_tune import _matmul_task
+target = make_target({_X86_NO_VNNI!r})
+with intrinsics_only_if_needed(target):
+    ctx = ms.TuneContext(mod=_matmul_task().mod, target=target, space_generator="post-order-apply",
+                         search_strategy="evolutionary")
+    assert sys.modules["tvm.s_tir.tensor_intrin"].__doc__.startswith("placeholder")
+assert "tvm.s_tir.tensor_intrin" not in sys.modules
+assert len(ctx.generate_design_space()) >= 1  # the llvm rules need no intrinsic
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, cwd=os.path.dirname(__file__))
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("mcpu", ["cascadelake", "sapphirerapids"])  # avx512vnni / amx
+def test_tensorizing_cpus_get_the_real_intrinsics(mcpu):
+    from fisched.build import intrinsics_only_if_needed, target_tensorizes
+    from fisched.target import make_target
+
+    target = make_target({**_X86_NO_VNNI, "mcpu": mcpu})
+    assert target_tensorizes(target)
+    with intrinsics_only_if_needed(target):
+        intrin = sys.modules.get("tvm.s_tir.tensor_intrin")
+        assert intrin is None or not (intrin.__doc__ or "").startswith("placeholder")
+
+
+def test_search_population_comes_from_the_environment(monkeypatch):
+    from fisched.errors import FischedError
+    from fisched.tune import POPULATION_ENV, search_strategy
+
+    monkeypatch.setenv(POPULATION_ENV, "32")
+    assert search_strategy("evolutionary").population_size == 32
+    assert search_strategy("replay-trace") == "replay-trace"  # only the evolutionary search
+    for bad in ("many", "1"):
+        monkeypatch.setenv(POPULATION_ENV, bad)
+        with pytest.raises(FischedError, match=POPULATION_ENV):
+            search_strategy("evolutionary")
+    monkeypatch.delenv(POPULATION_ENV)
+    assert search_strategy("evolutionary") == "evolutionary"  # MetaSchedule's own default

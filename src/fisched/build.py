@@ -8,6 +8,10 @@ lowering but imports the intrinsics only for targets whose schedule rules tensor
 
 from __future__ import annotations
 
+import sys
+import types
+from contextlib import contextmanager
+
 # Targets whose MetaSchedule rules may emit tensor intrinsics (GPUs, VNNI/AMX/dot-product CPUs).
 _TENSORIZING_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
 _TENSORIZING_CPU_FEATURES = ("avx512vnni", "avxvnni", "amx-tile", "dotprod", "i8mm")
@@ -36,6 +40,31 @@ def fast_build(mod, target, _params):
         import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the intrinsics)
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm_build(mod, target=target)
+
+
+_INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
+
+
+@contextmanager
+def intrinsics_only_if_needed(target):
+    """Create MetaSchedule ``TuneContext``s for ``target`` inside this block.
+
+    ``TuneContext.__init__`` imports ``tvm.s_tir.tensor_intrin`` unconditionally: every CUDA, ROCm,
+    Hexagon... intrinsic is parsed from TVMScript, 20-30 s of the main process's start on this
+    machine, before the first candidate. When ``target``'s schedule rules cannot tensorize, a
+    placeholder module stands in for it during the block and is removed afterwards, so a later
+    import (a tensorizing target in the same process) still gets the real intrinsics.
+    """
+    if _INTRIN_MODULE in sys.modules or target_tensorizes(target):
+        yield
+        return
+    placeholder = types.ModuleType(_INTRIN_MODULE, "placeholder: no tensor intrinsics needed")
+    sys.modules[_INTRIN_MODULE] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get(_INTRIN_MODULE) is placeholder:
+            del sys.modules[_INTRIN_MODULE]
 
 
 def make_builder(workers: int, timeout_sec: float = 30.0):

@@ -222,10 +222,11 @@ def cmd_experiment(args) -> int:
     if len(arms) != 2 or not set(arms) <= set(ARMS):
         raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
     out = Path(args.workdir)
+    budget = {} if args.pair_budget is None else {"pair_budget_s": args.pair_budget}
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
                         summarize_only=args.summarize or args.time_pairs,
-                        time_pairs=not args.summarize, pair_budget_s=args.pair_budget)
+                        time_pairs=not args.summarize, **budget)
     print(result["table"])
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
@@ -333,9 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=None)
     p.add_argument("--summarize", action="store_true",
                    help="only summarise the runs already finished; tune nothing")
-    p.add_argument("--pair-budget", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--pair-budget", type=float, default=None, metavar="SECONDS",
                    help="timed seconds per compiled model in the side-by-side timing "
-                   "(default 10)")
+                   "(default: fisched.experiment.PAIR_BUDGET_S)")
     p.add_argument("--time-pairs", action="store_true",
                    help="tune nothing: time side by side the finished pairs that have no "
                    "final.json yet (delete one to time it again), then summarise")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .build import intrinsics_only_if_needed
 from .errors import FischedError
 from .features import FEATURE_NAMES, N_FEATURES
 from .records import FAILED_SECONDS
@@ -219,7 +220,8 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
         table = _task_table(db_dir, meta, workloads, target)
         bar = tqdm(total=len(records), desc=f"features {db_dir.name}", disable=not progress)
         for workload, info in zip(workloads, table):
-            context = ms.TuneContext(mod=workload.mod, target=target)
+            with intrinsics_only_if_needed(target):
+                context = ms.TuneContext(mod=workload.mod, target=target)
             recs = by_workload[structural_hash(workload.mod)]
             candidates, kept = [], []
             for rec in recs:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import make_builder, make_runner
+from .build import intrinsics_only_if_needed, make_builder, make_runner
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model, fuse
@@ -23,6 +24,7 @@ from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, num_cores
 
 META_FILE = "fisched.json"
+POPULATION_ENV = "FISCHED_SEARCH_POPULATION"
 log = logging.getLogger("fisched")
 
 
@@ -185,6 +187,28 @@ def _quiet_console(level: int) -> None:
             handler.setLevel(level)
 
 
+def search_strategy(strategy):
+    """MetaSchedule's search strategy ``strategy`` (a name or an object), with the evolutionary
+    search's population (MetaSchedule's default 512 per task) taken from $FISCHED_SEARCH_POPULATION
+    when that is set. Each search round mutates the whole population several times, which is most
+    of a short tuning run's time; the test suite sets 64 so that its tiny tunes take seconds.
+    """
+    value = os.environ.get(POPULATION_ENV)
+    if strategy != "evolutionary" or not value:
+        return strategy
+    try:
+        population = int(value)
+    except ValueError:
+        population = 0
+    if population < 2:
+        raise FischedError(f"${POPULATION_ENV} must be an integer of at least 2, got {value!r}")
+    from tvm.s_tir import meta_schedule as ms
+
+    log.info("evolutionary search population %d (from $%s)", population, POPULATION_ENV)
+    return ms.search_strategy.EvolutionarySearch(
+        population_size=population, init_min_unmeasured=min(50, population))
+
+
 def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials: int,
                per_iter: int, strategy: str, cost_model, seed: int | None, callbacks: list,
                max_trials_per_task: int | None = None, rpc_tracker: str | None = None,
@@ -203,12 +227,14 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
         ms_logger.removeHandler(handler)
     loggers = ms.logging.get_loggers_from_work_dir(str(workdir), [t.name for t in tasks])
     _quiet_console(logging.INFO if log.isEnabledFor(logging.INFO) else logging.WARNING)
-    contexts = [
-        ms.TuneContext(mod=t.mod, target=target, space_generator="post-order-apply",
-                       search_strategy=strategy, task_name=t.name, logger=lg, rand_state=rs,
-                       num_threads=cores).clone()
-        for t, lg, rs in zip(tasks, loggers, ms.utils.fork_seed(seed, n=len(tasks)))
-    ]
+    chosen = search_strategy(strategy)  # each context's clone() copies it
+    with intrinsics_only_if_needed(target):
+        contexts = [
+            ms.TuneContext(mod=t.mod, target=target, space_generator="post-order-apply",
+                           search_strategy=chosen, task_name=t.name, logger=lg, rand_state=rs,
+                           num_threads=cores).clone()
+            for t, lg, rs in zip(tasks, loggers, ms.utils.fork_seed(seed, n=len(tasks)))
+        ]
     with ms.Profiler() as profiler:
         ms.tune_tasks(
             tasks=contexts, task_weights=[t.weight for t in tasks], work_dir=str(workdir),
