@@ -12,21 +12,36 @@ import sys
 import types
 from contextlib import contextmanager
 
-# Targets whose MetaSchedule rules may emit tensor intrinsics (GPUs, VNNI/AMX/dot-product CPUs).
+# Target kinds whose MetaSchedule rules may emit tensor intrinsics.
 _TENSORIZING_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
-_TENSORIZING_CPU_FEATURES = ("avx512vnni", "avxvnni", "amx-tile", "dotprod", "i8mm")
+_X86_ARCHS = ("x86_64", "amd64", "i386", "i686")
 
 
 def target_tensorizes(target) -> bool:
-    """Whether candidates for ``target`` may contain tensorized blocks needing the intrinsics."""
+    """Whether MetaSchedule's default rules for ``target`` may use tensor intrinsics.
+
+    Mirrors the rule-set choice in MetaSchedule's ``GetRuleKindFromTarget``: an ``llvm`` target
+    gets the plain "llvm" rules only on x86 without VNNI (avx512vnni/avxvnni) and without
+    avx512f+avx512bw; x86 with those gets the "vnni"/"avx512" rules, and ARM (asimd/dotprod) or
+    RISC-V (vector) targets get intrinsic rule sets as well, so every non-x86 CPU counts as
+    tensorizing here. When in doubt, this says yes: the cost is an import, not a wrong build.
+    """
     if target.kind.name in _TENSORIZING_KINDS:
         return True
     if target.kind.name != "llvm":
         return False
+    import platform
+
     from tvm.target import codegen
 
+    triple = str(target.attrs.get("mtriple", "") or "") or platform.machine()
+    if not triple.lower().startswith(_X86_ARCHS):
+        return True
+    def has(feature: str) -> bool:
+        return bool(codegen.llvm_cpu_has_features([feature], target))
+
     try:
-        return any(codegen.llvm_cpu_has_features([f], target) for f in _TENSORIZING_CPU_FEATURES)
+        return has("avx512vnni") or has("avxvnni") or (has("avx512f") and has("avx512bw"))
     except Exception:  # unknown feature names on this LLVM: be safe, import them
         return True
 
@@ -43,6 +58,7 @@ def fast_build(mod, target, _params):
 
 
 _INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
+_PLACEHOLDER_DOC = "placeholder: no tensor intrinsics needed"
 
 
 @contextmanager
@@ -55,10 +71,16 @@ def intrinsics_only_if_needed(target):
     placeholder module stands in for it during the block and is removed afterwards, so a later
     import (a tensorizing target in the same process) still gets the real intrinsics.
     """
-    if _INTRIN_MODULE in sys.modules or target_tensorizes(target):
+    present = sys.modules.get(_INTRIN_MODULE)
+    if target_tensorizes(target):
+        if present is not None and (present.__doc__ or "").startswith(_PLACEHOLDER_DOC):
+            del sys.modules[_INTRIN_MODULE]  # nested inside a non-tensorizing block: real import
         yield
         return
-    placeholder = types.ModuleType(_INTRIN_MODULE, "placeholder: no tensor intrinsics needed")
+    if present is not None:
+        yield
+        return
+    placeholder = types.ModuleType(_INTRIN_MODULE, _PLACEHOLDER_DOC)
     sys.modules[_INTRIN_MODULE] = placeholder
     try:
         yield

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import intrinsics_only_if_needed
 from .errors import FischedError
 from .features import FEATURE_NAMES, N_FEATURES
 from .records import FAILED_SECONDS
@@ -199,7 +198,7 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
 
     feats, row_counts, runs, run_counts, task_ids, tasks = [], [], [], [], [], []
     extractor = ms.feature_extractor.PerStoreFeature()
-    target = None
+    plain_target = target  # for workdirs without fisched.json; made on first use if None
     for db_dir in map(Path, db_dirs):
         if not (db_dir / "database_tuning_record.json").exists():
             raise FischedError(f"{db_dir} holds no MetaSchedule database")
@@ -208,7 +207,9 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
             target = make_target(meta["target"])
         else:
             meta = {"model": db_dir.name}
-            target = target if target is not None else make_target(None)
+            if plain_target is None:
+                plain_target = make_target(None)
+            target = plain_target
         records = open_database(db_dir).get_all_tuning_records()
         workloads, by_workload = [], {}
         for rec in records:
@@ -220,8 +221,8 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
         table = _task_table(db_dir, meta, workloads, target)
         bar = tqdm(total=len(records), desc=f"features {db_dir.name}", disable=not progress)
         for workload, info in zip(workloads, table):
-            with intrinsics_only_if_needed(target):
-                context = ms.TuneContext(mod=workload.mod, target=target)
+            # the real intrinsics: a replayed trace may hold a Tensorize step
+            context = ms.TuneContext(mod=workload.mod, target=target)
             recs = by_workload[structural_hash(workload.mod)]
             candidates, kept = [], []
             for rec in recs:
