@@ -71,6 +71,29 @@ def test_save_load_round_trip(fi_run, tmp_path, target):
     assert sum(len(g[1]) for g in fresh.groups.values()) == 8  # the measured data is kept
 
 
+def test_feature_cache_extracts_each_program_once(fi_run, target):
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.fi_model import FeatureCache
+
+    _, _, task, database, _ = fi_run
+    context, cands = _candidates(database, task, target)
+    extractor = ms.feature_extractor.PerStoreFeature()
+    plain = FeatureCache(extractor, size=0)(context, cands)
+    cache = FeatureCache(extractor, size=5)
+    got = cache(context, cands + cands[:2])  # a program twice in one call is extracted once
+    assert (cache.misses, cache.hits, len(cache.rows)) == (8, 2, 5)
+    for a, b in zip(got, plain + plain[:2]):
+        np.testing.assert_array_equal(a, b)
+    again = _candidates(database, task, target)[1]  # the same programs, new Schedule objects
+    got = cache(context, again[-5:])  # the 5 used last were kept
+    assert (cache.misses, cache.hits) == (8, 7)
+    for a, b in zip(got, plain[-5:]):
+        np.testing.assert_array_equal(a, b)
+    cache(context, again[:1])  # dropped as the least recently used
+    assert (cache.misses, cache.hits) == (9, 7)
+
+
 def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     from fisched.dataset import build_dataset
     from fisched.fi_model import make_fi_model
@@ -122,7 +145,7 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
 
 
 def _rows(model, context, cands):
-    feats = [f.numpy() for f in model.extractor.extract_from(context, cands)]
+    feats = [f.numpy() for f in model.features.extractor.extract_from(context, cands)]
     ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
     return np.concatenate(feats)[:, model.columns], ptr
 

@@ -34,6 +34,16 @@ def test_onnx_with_external_data(tmp_path, target):
     assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-5
 
 
+def test_fast_math_is_the_default_and_can_be_refused():
+    fast = load_model("bert")
+    exact = load_model("bert", fast_math=False)
+    assert fast.fast_math and not exact.fast_math
+    fast, exact = fast.mod.script(), exact.mod.script()
+    assert "R.erf" in exact and "R.nn.softmax" in exact  # scalar libm calls per element
+    assert "R.erf" not in fast and "R.nn.softmax" not in fast
+    assert "fast_erf" in fast and "fast_softmax" in fast
+
+
 def test_parse_shapes():
     assert parse_shapes(["x=1,3,8,8", "2,4"]) == {"x": [1, 3, 8, 8], "1": [2, 4]}
     with pytest.raises(FischedError):

@@ -87,6 +87,11 @@ def test_tune_measure_cli_round_trip(tiny_onnx, tmp_path):
     res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q")
     assert res.returncode == 0, res.stderr
     assert json.loads((wd / "report.json").read_text())["this_run"]["measured"] == 0
+    assert json.loads((wd / "fisched.json").read_text())["math"] == "fast"
+    # tasks prepared another way would not match the records: refused in one line
+    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q",
+                   "--exact-math")
+    assert res.returncode != 0 and "tuned with fast math" in res.stderr, res.stderr
 
 
 def test_kill_and_resume_loses_no_record(tiny_onnx, tmp_path):

@@ -23,7 +23,7 @@ def test_zoo_is_deterministic():
     np.testing.assert_array_equal(a.run(m.inputs), m.reference.run(m.inputs))
 
 
-@pytest.mark.parametrize("name", ["bert", "resnet18"])
+@pytest.mark.parametrize("name", ["bert", "resnet18", "vit"])
 def test_zoo_model_matches_onnxruntime_numerically(name, target):
     model = load_model(name)
     out = VMRunner(compile_untuned(model, target))(model.inputs)

@@ -37,6 +37,7 @@ def target_tensorizes(target) -> bool:
     triple = str(target.attrs.get("mtriple", "") or "") or platform.machine()
     if not triple.lower().startswith(_X86_ARCHS):
         return True
+
     def has(feature: str) -> bool:
         return bool(codegen.llvm_cpu_has_features([feature], target))
 

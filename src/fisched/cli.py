@@ -17,7 +17,7 @@ log = logging.getLogger("fisched")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="zoo name (resnet18, mobilenet_v2, bert, resnet50), "
+    p.add_argument("model", help="zoo name (resnet18, mobilenet_v2, bert, resnet50, vit), "
                    "an .onnx file, or a torch package.module:factory")
     p.add_argument("--input-shape", action="append", metavar="[NAME=]D1,D2,...",
                    help="input shape (repeatable); required for torch models")
@@ -50,7 +50,7 @@ def cmd_tune(args) -> int:
         raise FischedError(f"--trials must be positive, got {args.trials}")
     target = make_target(args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads)
+    model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math)
     workdir = _workdir(args, model.name)
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
@@ -83,13 +83,13 @@ def cmd_measure(args) -> int:
     from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
-    from .tune import read_meta
+    from .tune import meta_fast_math, read_meta
 
     workdir = _workdir(args, model_name(args.model))
     meta = read_meta(workdir)
     target = make_target(meta["target"] if args.target is None else args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads)
+    model = load_model(args.model, args.input_shape, threads, fast_math=meta_fast_math(meta))
     if model.name != meta["model"]:
         raise FischedError(f"{workdir} holds {meta['model']!r}, not {model.name!r}")
     library = workdir / LIBRARY_FILE
@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='JSON target, e.g. \'{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}\''
                    " (default: this host)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exact-math", action="store_true",
+                   help="keep exact exp/erf/tanh/softmax (default: TVM's fast approximations, "
+                   "vectorizable; the workdir remembers which)")
     p.add_argument("--trials-per-iter", type=int, default=None,
                    help="candidates per task per round (default: fits every task in round 1)")
     p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
@@ -272,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")
     p.add_argument("--workdir", required=True, help="one database folder per model goes here")
-    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50")
+    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50,vit")
     p.add_argument("--trials-per-task", type=int, default=64)
     p.add_argument("--random-share", type=float, default=0.5,
                    help="share of each task's budget sampled at random (rest: evolutionary)")

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 from .cost_models import make_cost_model
-from .frontend import load_model
+from .frontend import load_model, model_name
 from .records import open_database, records_by_task
 from .target import num_cores
-from .tune import _make_progress_callback, check_meta, extract, run_search, write_meta
+from .tune import (META_FILE, _make_progress_callback, check_meta, extract, meta_fast_math,
+                   read_meta, run_search, write_meta)
 
 log = logging.getLogger("fisched")
 
@@ -29,8 +30,10 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
 
     counts: dict[str, int] = {}
     for spec in models:
-        model = load_model(spec)
-        mdir = Path(workdir) / model.name
+        mdir = Path(workdir) / model_name(spec)
+        # a collection resumes as it began (older ones were prepared without fast math)
+        model = load_model(spec, fast_math=meta_fast_math(read_meta(mdir)) if
+                           (mdir / META_FILE).exists() else True)
         mdir.mkdir(parents=True, exist_ok=True)
         check_meta(mdir, model, target)
         write_meta(mdir, model, target, collect_trials_per_task=trials_per_task,

@@ -34,12 +34,57 @@ def _latency(result) -> float:
 DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
+FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
+
+
+class FeatureCache:
+    """MetaSchedule's per-store features of recently seen programs, by the structural hash of
+    the scheduled module, so a program scored again is not extracted again.
+
+    The evolutionary search scores its whole population in each of its five generations per
+    round, and much of it was scored before: the best measured programs seed every round's
+    population afresh, and each generation carries some parents over unmutated. Extraction is
+    nearly all of a prediction's cost (results/predict_cost.md), and a model that predicts from
+    the first round (one with a prior) pays it from the first round on. ``size`` 0 turns the
+    cache off; beyond ``size`` programs the least recently used are dropped.
+    """
+
+    def __init__(self, extractor, size: int = FEATURE_CACHE_PROGRAMS) -> None:
+        self.extractor = extractor
+        self.size = size
+        self.rows: dict[int, np.ndarray] = {}  # least recently used first
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, context, candidates) -> list[np.ndarray]:
+        """One (stores x 164) array per candidate."""
+        if not self.size:
+            return [f.numpy() for f in self.extractor.extract_from(context, candidates)]
+        from tvm_ffi import structural_hash
+
+        keys = [int(structural_hash(c.sch.mod)) for c in candidates]
+        todo = {}  # key -> a candidate with it: each new program is extracted once
+        for key, cand in zip(keys, candidates):
+            if key in self.rows:
+                self.rows[key] = self.rows.pop(key)  # now the most recently used
+            else:
+                todo.setdefault(key, cand)
+        if todo:
+            feats = self.extractor.extract_from(context, list(todo.values()))
+            for key, f in zip(todo, feats):
+                self.rows[key] = f.numpy()
+        self.misses += len(todo)
+        self.hits += len(keys) - len(todo)
+        out = [self.rows[k] for k in keys]
+        for old in list(self.rows)[:max(0, len(self.rows) - self.size)]:
+            del self.rows[old]
+        return out
 
 
 def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed: int = 0,
                   finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
                   prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
-                  reselect_every: int = 0, **kw):
+                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS, **kw):
     """Build the model (import of MetaSchedule deferred so this module loads cheaply).
 
     ``prior`` (a dataset or its path) is trained on once, here, with the number of trees chosen
@@ -56,6 +101,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
     (cumulative 95% if there was no selection) picks the columns again; if they change, the
     prior is retrained on them. It costs a 164-column training of the prior each time, and
     its effect on tuning has not been measured yet, hence off by default.
+    ``feature_cache``: programs whose features are kept (``FeatureCache``; 0: none).
     benchmarks/transfer.py measured 25, 100 and 400 rounds ranking alike after a first round
     (16 programs per task are memorised within 25 rounds); 50 leaves room for longer sessions
     at the cost of at most 50 trees.
@@ -81,7 +127,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             self.columns = (np.arange(N_FEATURES) if sel is None else sel.indices_)
             self.labels = labels
             get_label_fn(labels)  # fail now on a bad name
-            self.extractor = ms.feature_extractor.PerStoreFeature()
+            self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache)
             self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
             self.seed = seed
             self.model_kw = dict(kw, objective=objective)
@@ -115,7 +161,10 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
                     "prior_trees": (None if self.prior_model is None else
                                     self.prior_model.booster_.num_boosted_rounds()),
                     "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
-                    "reselect_every": self.reselect_every, "reselections": self.reselections}
+                    "reselect_every": self.reselect_every, "reselections": self.reselections,
+                    "feature_cache": {"programs": self.features.size,
+                                      "hits": self.features.hits,
+                                      "misses": self.features.misses}}
 
         # -- training ----------------------------------------------------------------
         def _training_set(self, groups, columns=None):
@@ -183,7 +232,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
             if not candidates:
                 return
             key = str(structural_hash(context.mod))  # one group per task
-            feats = [f.numpy() for f in self.extractor.extract_from(context, candidates)]
+            feats = self.features(context, candidates)
             group = self.groups.setdefault(key, [[], []])
             group[0].extend(feats)
             group[1].extend(_latency(r) for r in results)
@@ -195,7 +244,7 @@ def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed
         def predict(self, context, candidates) -> np.ndarray:
             if self.booster is None:
                 return np.random.default_rng(self.seed).uniform(size=len(candidates))
-            feats = [f.numpy() for f in self.extractor.extract_from(context, candidates)]
+            feats = self.features(context, candidates)
             ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
             rows = np.concatenate(feats)[:, self.columns] if feats else \
                 np.zeros((0, len(self.columns)))

@@ -89,11 +89,23 @@ def check_meta(workdir: Path, model: Model, target) -> dict:
     if meta.get("target") != str(target):
         raise FischedError(f"workdir {workdir} was tuned for target {meta.get('target')}, "
                            f"not {target}; use another --workdir")
+    if meta_fast_math(meta) != model.fast_math:
+        raise FischedError(f"workdir {workdir} was tuned with {meta.get('math', 'exact')} math "
+                           "(its tasks differ): " + ("pass --exact-math" if model.fast_math else
+                                                     "drop --exact-math") +
+                           " or use another --workdir")
     return meta
+
+
+def meta_fast_math(meta: dict) -> bool:
+    """Whether a workdir's model was prepared with fast math (``frontend.prepare``); workdirs
+    from before fisched recorded it were not."""
+    return meta.get("math", "exact") == "fast"
 
 
 def write_meta(workdir: Path, model: Model, target, **settings) -> None:
     meta = {"model": model.name, "source": model.source, "target": str(target),
+            "math": "fast" if model.fast_math else "exact",
             "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in model.inputs.items()},
             **settings, "provenance": provenance(target)}
     tmp = workdir / (META_FILE + ".tmp")

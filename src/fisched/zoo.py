@@ -106,6 +106,26 @@ class GraphBuilder:
     def reshape(self, x: str, shape: list[int]) -> str:
         return self.op("Reshape", [x, self.const(np.array(shape, np.int64), "shape")])
 
+    def attention(self, x: str, seq: int, hidden: int, heads: int) -> str:
+        """Multi-head self-attention over [1, seq, hidden], output projection included."""
+        head_dim = hidden // heads
+
+        def split(t: str, perm: list[int]) -> str:
+            return self.op("Transpose", [self.reshape(t, [1, seq, heads, head_dim])], perm=perm)
+
+        q = split(self.dense(x, hidden, hidden), [0, 2, 1, 3])
+        k = split(self.dense(x, hidden, hidden), [0, 2, 3, 1])
+        v = split(self.dense(x, hidden, hidden), [0, 2, 1, 3])
+        inv_sqrt_d = self.const(np.array(1.0 / math.sqrt(head_dim), np.float32))
+        scores = self.op("Mul", [self.op("MatMul", [q, k]), inv_sqrt_d])
+        ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
+        ctx = self.reshape(self.op("Transpose", [ctx], perm=[0, 2, 1, 3]), [1, seq, hidden])
+        return self.dense(ctx, hidden, hidden)
+
+    def mlp(self, x: str, hidden: int) -> str:
+        """The transformer's feed-forward block: hidden -> 4 hidden (GELU) -> hidden."""
+        return self.dense(self.gelu(self.dense(x, hidden, 4 * hidden)), 4 * hidden, hidden)
+
     def model(self, inputs: list[onnx.ValueInfoProto], output: str, out_shape: list[int],
               name: str) -> onnx.ModelProto:
         out = helper.make_tensor_value_info(output, TensorProto.FLOAT, out_shape)
@@ -175,28 +195,41 @@ def bert(layers: int = 4, hidden: int = 256, heads: int = 4, seq: int = 128,
     The input is ``input_ids`` (int64, [1, seq]); there is no attention mask (all tokens attend).
     """
     g = GraphBuilder(seed)
-    head_dim = hidden // heads
     word = g.const(g.rng.normal(0.0, 0.02, (vocab, hidden)).astype(np.float32))
     pos = g.const(g.rng.normal(0.0, 0.02, (1, seq, hidden)).astype(np.float32))
     x = g.op("Add", [g.op("Gather", [word, "input_ids"], axis=0), pos])
     x = g.layer_norm(x, hidden)
-    inv_sqrt_d = g.const(np.array(1.0 / math.sqrt(head_dim), np.float32))
     for _ in range(layers):
-        def heads_first(t: str) -> str:
-            return g.op("Transpose", [g.reshape(t, [1, seq, heads, head_dim])], perm=[0, 2, 1, 3])
-
-        q = heads_first(g.dense(x, hidden, hidden))
-        k = g.op("Transpose", [g.reshape(g.dense(x, hidden, hidden), [1, seq, heads, head_dim])],
-                 perm=[0, 2, 3, 1])
-        v = heads_first(g.dense(x, hidden, hidden))
-        scores = g.op("Mul", [g.op("MatMul", [q, k]), inv_sqrt_d])
-        ctx = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
-        ctx = g.reshape(g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), [1, seq, hidden])
-        x = g.layer_norm(g.op("Add", [g.dense(ctx, hidden, hidden), x]), hidden)
-        ffn = g.dense(g.gelu(g.dense(x, hidden, 4 * hidden)), 4 * hidden, hidden)
-        x = g.layer_norm(g.op("Add", [ffn, x]), hidden)
+        x = g.layer_norm(g.op("Add", [g.attention(x, seq, hidden, heads), x]), hidden)
+        x = g.layer_norm(g.op("Add", [g.mlp(x, hidden), x]), hidden)
     ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])
     return g.model([ids], x, [1, seq, hidden], "bert")
+
+
+def vit(layers: int = 6, hidden: int = 192, heads: int = 3, patch: int = 16,
+        seed: int = 0) -> onnx.ModelProto:
+    """A ViT-Tiny-shaped vision transformer (pre-norm layers, class token), ImageNet input.
+
+    Not one of the evaluation models: it is in the collection so that the shipped dataset has a
+    transformer whose tasks are not BERT's (197 tokens of 192 against 128 of 256, a patch
+    convolution, pre-norm), for a prior that is to transfer to transformers it has not seen.
+    """
+    g = GraphBuilder(seed)
+    grid = 224 // patch
+    seq = grid * grid + 1
+    w = g.weight((hidden, 3, patch, patch), fan_in=3 * patch * patch)
+    x = g.op("Conv", ["input", w, g.const(np.zeros(hidden, np.float32))],
+             kernel_shape=[patch, patch], strides=[patch, patch])
+    x = g.op("Transpose", [g.reshape(x, [1, hidden, grid * grid])], perm=[0, 2, 1])
+    cls = g.const(g.rng.normal(0.0, 0.02, (1, 1, hidden)).astype(np.float32))
+    pos = g.const(g.rng.normal(0.0, 0.02, (1, seq, hidden)).astype(np.float32))
+    x = g.op("Add", [g.op("Concat", [cls, x], axis=1), pos])
+    for _ in range(layers):
+        x = g.op("Add", [x, g.attention(g.layer_norm(x, hidden), seq, hidden, heads)])
+        x = g.op("Add", [x, g.mlp(g.layer_norm(x, hidden), hidden)])
+    first = g.op("Gather", [g.layer_norm(x, hidden), g.const(np.array(0, np.int64), "idx")],
+                 axis=1)
+    return g.model([_image_input()], g.dense(first, hidden, 1000), [1, 1000], "vit")
 
 
 ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
@@ -204,8 +237,10 @@ ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
     "mobilenet_v2": mobilenet_v2,
     "bert": bert,
     "resnet50": lambda: resnet(50),
+    "vit": vit,
 }
-"""Model name -> builder. The first three are the paper's evaluation models."""
+"""Model name -> builder. The first three are the paper's evaluation models; the others widen
+the shipped dataset (``fisched collect``)."""
 
 
 def sample_inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
