@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")
     p.add_argument("--workdir", required=True, help="one database folder per model goes here")
-    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50")
+    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50,vit")
     p.add_argument("--trials-per-task", type=int, default=64)
     p.add_argument("--random-share", type=float, default=0.5,
                    help="share of each task's budget sampled at random (rest: evolutionary)")
