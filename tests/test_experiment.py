@@ -96,6 +96,19 @@ def test_alternating_timer_sizes_runs_past_a_slow_first_call():
     # sized on the fastest warm-up call (~1 ms), not the first (50 ms): the cap binds
     assert len(a.runs_ms) == 40 and len(b.runs_ms) == 50
     assert max(a.runs_ms) < 40  # warm-up calls are not timed
-    timed = order[6:]  # after three warm-up calls each, rounds interleave: 20 a, 25 b, 20 a...
+    timed = order[6:]  # after three warm-up calls each, rounds interleave, the order turning
     assert order[:6] == ["a"] * 3 + ["b"] * 3
-    assert timed == (["a"] * 20 + ["b"] * 25) * 2
+    assert timed == ["a"] * 20 + ["b"] * 25 + ["b"] * 25 + ["a"] * 20
+
+
+def test_alternating_timer_rotates_so_no_callable_always_follows_the_same_one():
+    from fisched.measure import time_alternating
+
+    order = []
+    fns = {n: (lambda n=n: order.append(n)) for n in "abc"}
+    time_alternating(fns, budget_s=0.01, rounds=3, min_runs=1, default_max_runs=1)
+    assert order[9:] == list("abc" "bca" "cab")  # each one is first, second and last once
+    order.clear()
+    time_alternating(fns, budget_s=0.01, rounds=3, min_runs=1, default_max_runs=1,
+                     rotate=False)
+    assert order[9:] == list("abc" * 3)

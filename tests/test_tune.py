@@ -72,6 +72,7 @@ def test_tune_measure_cli_round_trip(tiny_onnx, tmp_path):
     res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q")
     assert res.returncode == 0, res.stderr
     assert (wd / "model.so").exists()
+    assert "validation: re-timed the 5 best schedules" in res.stderr  # on by default
     done, total = (int(x) for x in res.stdout.split("(")[-1].split()[0].split("/"))
     assert done == total > 0, res.stdout
     report = json.loads((wd / "report.json").read_text())

@@ -48,6 +48,8 @@ def cmd_tune(args) -> int:
 
     if args.trials <= 0:
         raise FischedError(f"--trials must be positive, got {args.trials}")
+    if args.validate_top < 0 or args.validate_top == 1:
+        raise FischedError(f"--validate-top takes 0 (off) or at least 2, got {args.validate_top}")
     target = make_target(args.target)
     threads = _setup_threads(target)
     model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math)
@@ -69,6 +71,17 @@ def cmd_tune(args) -> int:
                   num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                   rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
                   cost_model_obj=cost_model_obj)
+    if args.validate_top and args.rpc_tracker:
+        print("validation skipped: it times kernels on this host, tuning measured them on the "
+              "RPC devices", file=sys.stderr)
+    elif args.validate_top:
+        from .validate import validate
+
+        summary = validate(model, workdir, target, top=args.validate_top)
+        changed = sum(not t["kept"] for t in summary["tasks"])
+        print(f"validation: re-timed the {args.validate_top} best schedules of "
+              f"{len(summary['tasks'])} tasks side by side in {summary['seconds']:.0f} s; "
+              f"{changed} picks differ from the lowest record", file=sys.stderr)
     library = compile_model(model, workdir, target)
     database = open_database(workdir)
     print(write_tune_report(workdir, result, database))
@@ -260,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
                    help="measure on devices registered with this TVM RPC tracker")
     p.add_argument("--rpc-key", default=None, help="device key at the RPC tracker")
+    p.add_argument("--validate-top", type=int, default=5, metavar="K",
+                   help="before compiling, re-time each task's K best schedules side by side "
+                   "and keep the really fastest (default 5; 0: MetaSchedule's lowest record)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tune)
 

@@ -28,10 +28,22 @@ def compile_untuned(model: Model, target):
     return compile_with_database(model, target, ms.database.MemoryDatabase())
 
 
+def workdir_database(workdir: str | Path, picks_dir: str | Path | None = None):
+    """What a workdir compiles with: its validated picks (``fisched.validate``; by default in
+    ``<workdir>/validated``) first, then MetaSchedule's best record for every other task."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from .validate import open_validated
+
+    database = open_database(workdir)
+    picks = open_validated(workdir, picks_dir)
+    return database if picks is None else ms.database.OrderedUnionDatabase(picks, database)
+
+
 def compile_model(model: Model, workdir: str | Path, target) -> Path:
     """Compile with the workdir's database and export the library into the workdir."""
     path = Path(workdir) / LIBRARY_FILE
-    executable = compile_with_database(model, target, open_database(workdir))
+    executable = compile_with_database(model, target, workdir_database(workdir))
     tmp = path.with_suffix(".tmp.so")
     executable.export_library(str(tmp))
     tmp.replace(path)

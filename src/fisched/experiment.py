@@ -34,7 +34,7 @@ from .tune import extract, meta_fast_math, read_meta, trials_per_iter, tune
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
-PAIR_BUDGET_S = 10.0  # seconds of timed runs per compiled model (and for the reference)
+PAIR_BUDGET_S = 20.0  # seconds of timed runs per compiled model (and for the reference)
 
 
 def _curve_callback(curve: list, start: float):
@@ -197,7 +197,8 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
         extra={second: runners[second].timer(model.inputs)}, default_max_runs=100_000)
     latency = {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
                         "runs": len(t.runs_ms)} for t in timed}
-    pair = {"model": model.name, "arms": list(arms), "budget_s": budget_s, "latency": latency,
+    pair = {"model": model.name, "arms": list(arms), "budget_s": budget_s, "order": "rotating",
+            "latency": latency,
             "reference": None if model.reference is None else model.reference.name,
             "max_relative_error": error, "provenance": provenance(target)}
     _write_json(done, pair)

@@ -34,11 +34,13 @@ class Latency:
 
 
 def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.0,
-                     rounds: int = 5, min_runs: int = 3, max_runs: dict[str, int] | None = None,
-                     default_max_runs: int = 50) -> list[Latency]:
-    """Time several callables in interleaved rounds (A B C, A B C, ...), so that drift of a shared
-    machine hits all of them alike; each gets about ``budget_s`` in total, and at most
-    ``max_runs[name]`` (else ``default_max_runs``) runs."""
+                     rounds: int = 6, min_runs: int = 3, max_runs: dict[str, int] | None = None,
+                     default_max_runs: int = 50, rotate: bool = True) -> list[Latency]:
+    """Time several callables in interleaved rounds, so that drift of a shared machine hits all
+    of them alike; each gets about ``budget_s`` in total, and at most ``max_runs[name]`` (else
+    ``default_max_runs``) runs. With ``rotate`` the order turns each round (A B C, B C A,
+    C A B, ...), so no callable always runs right after the same other one (a framework's
+    spinning threads or its cache footprint would otherwise tax one neighbour only)."""
     per_round = {}
     for name, fn in fns.items():  # warm-up, which also sizes each callable's runs per round
         calls = []
@@ -52,8 +54,11 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
         total = int(max(min_runs, min(cap, budget_s / max(min(calls), 1e-6))))
         per_round[name] = max(1, -(-total // rounds))
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        shift = r % len(names) if rotate else 0
+        for name in names[shift:] + names[:shift]:
+            fn = fns[name]
             for _ in range(per_round[name]):
                 start = time.perf_counter()
                 fn()

@@ -180,6 +180,9 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     if remaining <= 0:
         return TuneResult(tasks, done, 0, 0, 0.0, set_aside=set_aside)
 
+    from .validate import discard
+
+    discard(workdir)  # picks among the old records; the new ones may beat them
     per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
     callback = _make_progress_callback(tasks, trials, done, best, progress)
     model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)

@@ -227,9 +227,11 @@ def vit(layers: int = 6, hidden: int = 192, heads: int = 3, patch: int = 16,
     for _ in range(layers):
         x = g.op("Add", [x, g.attention(g.layer_norm(x, hidden), seq, hidden, heads)])
         x = g.op("Add", [x, g.mlp(g.layer_norm(x, hidden), hidden)])
+    # the index is a 1-element tensor (``const`` stores arrays at least 1-d), so the class
+    # token keeps its axis and the logits are [1, 1, 1000]
     first = g.op("Gather", [g.layer_norm(x, hidden), g.const(np.array(0, np.int64), "idx")],
                  axis=1)
-    return g.model([_image_input()], g.dense(first, hidden, 1000), [1, 1000], "vit")
+    return g.model([_image_input()], g.dense(first, hidden, 1000), [1, 1, 1000], "vit")
 
 
 ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
