@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -38,16 +37,11 @@ def main() -> None:
 
     from fisched.build import fast_build
     from fisched.dataset import replay
-    from fisched.frontend import load_model
     from fisched.records import open_database, records_by_task, run_seconds
-    from fisched.target import make_target, num_cores
-    from fisched.tune import extract, meta_fast_math, read_meta
+    from fisched.tune import extract, load_tuned_model
 
     workdir = Path(args.workdir)
-    meta = read_meta(workdir)
-    target = make_target(meta["target"])
-    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))  # as the CLI runs it
-    model = load_model(args.model, threads=num_cores(target), fast_math=meta_fast_math(meta))
+    model, target = load_tuned_model(args.model, workdir)
     tasks = extract(model, target)
     in_model = {}
     profile = workdir / "profile.json"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
@@ -27,16 +26,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE
-    from fisched.frontend import load_model
     from fisched.measure import VMRunner, time_alternating
-    from fisched.target import make_target, num_cores
-    from fisched.tune import meta_fast_math, read_meta
+    from fisched.tune import load_tuned_model
 
     workdir = Path(args.workdir)
-    meta = read_meta(workdir)
-    target = make_target(meta["target"])
-    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))  # as the CLI runs it
-    model = load_model(args.model, threads=num_cores(target), fast_math=meta_fast_math(meta))
+    model, _target = load_tuned_model(args.model, workdir)
     library = str(workdir / LIBRARY_FILE)
     fns = {"A": VMRunner(library).timer(model.inputs)}
     if model.reference is not None:

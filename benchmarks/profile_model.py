@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -33,17 +32,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE, compile_model
-    from fisched.frontend import load_model
     from fisched.measure import VMRunner
     from fisched.records import best_seconds, open_database, records_by_task
-    from fisched.target import make_target, num_cores
-    from fisched.tune import extract, meta_fast_math, read_meta
+    from fisched.tune import extract, load_tuned_model
 
     workdir = Path(args.workdir)
-    meta = read_meta(workdir)
-    target = make_target(meta["target"])
-    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))  # as the CLI runs it
-    model = load_model(args.model, threads=num_cores(target), fast_math=meta_fast_math(meta))
+    model, target = load_tuned_model(args.model, workdir)
     tasks = extract(model, target)
     records = records_by_task(open_database(workdir), [t.mod for t in tasks])
     estimate = {t.name: (t.weight, best_seconds(r)) for t, r in zip(tasks, records)}

@@ -7,7 +7,7 @@ schedules of every task re-timed side by side; the picks go to
 ``results/validate/<model>/seed<k>/<arm>/``, the experiment's own workdirs are not touched),
 compiled with the picks, and the four libraries (each arm as tuned and validated) are timed with
 ONNX Runtime in rotating rounds. Writes ``results/validate/<model>.json`` (per seed: the
-latencies, validation's per-task picks) and prints per seed the validated/as-tuned ratio of each
+latencies, validation's per-task picks) and a table, ``<model>.md``, and prints per seed the validated/as-tuned ratio of each
 arm and the arms' ratio before and after. Resumable per seed.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
@@ -30,10 +29,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE, compile_with_database, workdir_database
-    from fisched.frontend import load_model
     from fisched.measure import VMRunner, time_against_reference
-    from fisched.target import make_target, num_cores
-    from fisched.tune import meta_fast_math, read_meta
+    from fisched.tune import load_tuned_model
     from fisched.validate import validate
 
     arms = args.arms.split(",")
@@ -46,10 +43,7 @@ def main() -> None:
         if not all((seed_dir / a / LIBRARY_FILE).exists() for a in arms):
             print(f"seed {seed}: not every arm has a compiled model; skipped")
             continue
-        meta = read_meta(seed_dir / arms[0])
-        target = make_target(meta["target"])
-        os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))
-        model = load_model(args.model, threads=num_cores(target), fast_math=meta_fast_math(meta))
+        model, target = load_tuned_model(args.model, seed_dir / arms[0])
         fns, picks = {}, {}
         for arm in arms:
             picks_dir = Path(args.out) / args.model / f"seed{seed}" / arm
@@ -76,6 +70,26 @@ def main() -> None:
         print(f"  validated/as tuned: {a} {ms[a + '+validated'] / ms[a]:.3f}, "
               f"{b} {ms[b + '+validated'] / ms[b]:.3f}; {b}/{a} as tuned {ms[b] / ms[a]:.3f}, "
               f"validated {ms[b + '+validated'] / ms[a + '+validated']:.3f}", flush=True)
+    if results["seeds"]:
+        write_table(results, arms, out_file.with_suffix(".md"))
+
+
+def write_table(results: dict, arms: list[str], path: Path) -> None:
+    """Per seed: each arm as tuned and validated, their ratios, what validation changed."""
+    a, b = arms
+    lines = [f"| seed | {a} ms | {a}+validated | {b} ms | {b}+validated | {b}/{a} as tuned | "
+             f"{b}/{a} validated | reference ms | picks changed ({a}, {b}) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for seed, row in sorted(results["seeds"].items()):
+        ms = {k: v["median_ms"] for k, v in row["latency"].items()}
+        ref = next(v for k, v in ms.items() if k not in (a, b, f"{a}+validated", f"{b}+validated"))
+        changed = [sum(not t["kept"] for t in row["validation"][arm]["tasks"]) for arm in arms]
+        tasks = [len(row["validation"][arm]["tasks"]) for arm in arms]
+        lines.append(f"| {seed} | {ms[a]:.3f} | {ms[a + '+validated']:.3f} | {ms[b]:.3f} | "
+                     f"{ms[b + '+validated']:.3f} | {ms[b] / ms[a]:.3f} | "
+                     f"{ms[b + '+validated'] / ms[a + '+validated']:.3f} | {ref:.3f} | "
+                     f"{changed[0]}/{tasks[0]}, {changed[1]}/{tasks[1]} |")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

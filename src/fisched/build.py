@@ -49,13 +49,13 @@ def target_tensorizes(target) -> bool:
 
 def fast_build(mod, target, _params):
     """``default_build`` minus the unconditional intrinsic import (runs in builder workers)."""
-    from tvm.driver import build as tvm_build
+    import tvm
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
     if target_tensorizes(target):
         import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the intrinsics)
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
-    return tvm_build(mod, target=target)
+    return tvm.tirx.build(mod, target=target)  # what the deprecated tvm.driver.build calls
 
 
 _INTRIN_MODULE = "tvm.s_tir.tensor_intrin"

@@ -273,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
                    help="measure on devices registered with this TVM RPC tracker")
     p.add_argument("--rpc-key", default=None, help="device key at the RPC tracker")
-    p.add_argument("--validate-top", type=int, default=5, metavar="K",
+    p.add_argument("--validate-top", type=int, default=0, metavar="K",
                    help="before compiling, re-time each task's K best schedules side by side "
-                   "and keep the really fastest (default 5; 0: MetaSchedule's lowest record)")
+                   "and compile the fastest on re-timing (default 0: MetaSchedule's lowest "
+                   "record; 5 is a good K)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tune)
 

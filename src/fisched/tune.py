@@ -120,6 +120,19 @@ def read_meta(workdir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def load_tuned_model(spec: str, workdir: str | Path):
+    """``(model, target)`` as ``workdir`` was tuned: its recorded target and math, and
+    TVM_NUM_THREADS defaulting to the target's cores as the CLI sets it (for scripts that time
+    or re-time what a workdir holds)."""
+    from .frontend import load_model
+    from .target import make_target
+
+    meta = read_meta(workdir)
+    target = make_target(meta["target"])
+    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))
+    return load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta)), target
+
+
 def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool):
     from tqdm import tqdm
     from tvm.ir.utils import derived_object
