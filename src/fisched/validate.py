@@ -10,6 +10,8 @@ interleaved rounds on the same arguments (each round as the tuning runner times 
 the order turning each round), and keeps the one with the lowest median. The picks go to a
 small database of their own in ``<workdir>/validated/``, which ``compile_model`` consults first;
 the tuning database is left as MetaSchedule wrote it, and tuning again removes the picks.
+Tasks with integer inputs (gather/take indices) keep MetaSchedule's pick: their random
+arguments may index out of bounds, which only the runner's separate process survives.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def _contenders(records: list, top: int) -> list:
     return picked
 
 
+def _has_index_inputs(record) -> bool:
+    """Integer inputs are indices (gather, take): random ones fall out of bounds and the kernel
+    may crash, which the tuning runner survives in its own process but validation would not."""
+    return any("int" in str(arg.dtype) for arg in record.args_info)
+
+
 def time_candidates(libs: list, args: list, rounds: int, dev) -> list[list[float]]:
     """Seconds per call of each library, ``rounds`` times, in rounds whose order turns."""
     evaluators = [lib.time_evaluator(lib.entry_name, dev, number=3, repeat=1, min_repeat_ms=100)
@@ -100,7 +108,7 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     summary = []
     for task, recs in zip(tasks, records):
         contenders = _contenders(recs, top)
-        if len(contenders) < 2:
+        if len(contenders) < 2 or _has_index_inputs(contenders[0]):
             continue
         cands = [replay(r) for r in contenders]
         libs = [fast_build(c.sch.mod, target, None) for c in cands]
