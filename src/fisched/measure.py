@@ -33,6 +33,13 @@ class Latency:
         return {**asdict(self), "median_ms": self.median_ms, "spread_ms": list(self.spread_ms)}
 
 
+def rotated(items: list, round_index: int) -> list:
+    """``items`` in the order of round ``round_index`` when the order turns each round
+    (A B C, B C A, C A B, ...): no item always follows the same other one."""
+    shift = round_index % len(items)
+    return items[shift:] + items[:shift]
+
+
 def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.0,
                      rounds: int = 6, min_runs: int = 3, max_runs: dict[str, int] | None = None,
                      default_max_runs: int = 50, rotate: bool = True) -> list[Latency]:
@@ -56,8 +63,7 @@ def time_alternating(fns: dict[str, Callable[[], object]], budget_s: float = 10.
     times: dict[str, list[float]] = {name: [] for name in fns}
     names = list(fns)
     for r in range(rounds):
-        shift = r % len(names) if rotate else 0
-        for name in names[shift:] + names[:shift]:
+        for name in rotated(names, r if rotate else 0):
             fn = fns[name]
             for _ in range(per_round[name]):
                 start = time.perf_counter()

@@ -21,6 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
+from .measure import rotated
 from .records import open_database, records_by_task, run_seconds
 
 VALIDATED_DIR = "validated"
@@ -73,8 +74,7 @@ def time_candidates(libs: list, args: list, rounds: int, dev) -> list[list[float
                   for lib in libs]
     times: list[list[float]] = [[] for _ in libs]
     for r in range(rounds):
-        shift = r % len(libs)
-        for i in list(range(shift, len(libs))) + list(range(shift)):
+        for i in rotated(list(range(len(libs))), r):
             times[i].append(evaluators[i](*args).mean)
     return times
 
