@@ -33,9 +33,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import tvm
-    from tvm.s_tir.meta_schedule.runner.local_runner import default_alloc_argument
 
-    from fisched.build import fast_build
+    from fisched.build import alloc_arguments, fast_build
     from fisched.dataset import replay
     from fisched.records import open_database, records_by_task, run_seconds
     from fisched.tune import extract, load_tuned_model
@@ -63,7 +62,7 @@ def main() -> None:
     for _, task, secs, record in best[:args.top]:
         cand = replay(record)
         lib = fast_build(cand.sch.mod, target, None)
-        (call_args,) = default_alloc_argument(dev, [a.as_json() for a in cand.args_info], 1)
+        (call_args,) = alloc_arguments(dev, [a.as_json() for a in cand.args_info], 1)
         warm_f = lib.time_evaluator(lib.entry_name, dev, number=3, repeat=1, min_repeat_ms=100)
         cold_f = lib.time_evaluator(lib.entry_name, dev, number=1, repeat=args.cold_calls,
                                     f_preproc="cache_flush_cpu_non_first_arg")

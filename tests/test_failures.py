@@ -118,3 +118,57 @@ def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def _gather_task(rows: int = 1000):
+    """``table[idx]``: an embedding lookup, whose int64 indices MetaSchedule fills at random."""
+    import tvm
+    from tvm import te
+
+    from fisched.tune import Task
+
+    table = te.placeholder((rows, 64), name="table")
+    idx = te.placeholder((32,), dtype="int64", name="idx")
+    out = te.compute((32, 64), lambda i, j: table[idx[i], j], name="out")
+    func = te.create_prim_func([table, idx, out]).with_attr("global_symbol", "main")
+    return Task("gather", tvm.IRModule({"main": func}), 1.0, 32 * 64)
+
+
+def test_index_inputs_stay_in_bounds_so_gathers_get_measured(tmp_path, target):
+    """With the stock argument filler every candidate of a gather reads out of bounds and fails;
+    fisched's runner (zeros for integer inputs) measures them."""
+    from fisched.cost_models import make_cost_model
+    from fisched.tune import run_search
+
+    task = _gather_task()
+    database = open_database(tmp_path)
+    run_search([task], tmp_path, database, target, max_trials=4, per_iter=4,
+               strategy="evolutionary", cost_model=make_cost_model("xgb", 2, 0), seed=0,
+               callbacks=[])
+    records = records_by_task(database, [task.mod])[0]
+    assert records and all(run_seconds(r) is not None for r in records)
+
+
+def test_argument_filler_zeroes_integer_inputs_only():
+    import numpy as np
+    import tvm
+
+    from fisched.build import fill_arguments
+
+    filled = []
+
+    def fake_random_fill(arg):
+        arg.copyfrom(np.full(arg.shape, 7, dtype=arg.dtype))
+        filled.append(arg.dtype)
+
+    info = [["TENSOR", "float32", [4, 8]], ["TENSOR", "int64", [3]], ["TENSOR", "int32", [2, 2]],
+            ["TENSOR", "float16", [5]], ["TENSOR", "bool", [2]]]
+    (args,) = fill_arguments(fake_random_fill, tvm.cpu(), info, 1)
+    assert [str(a.dtype) for a in args] == ["float32", "int64", "int32", "float16", "bool"]
+    assert [list(a.shape) for a in args] == [[4, 8], [3], [2, 2], [5], [2]]
+    assert not args[1].numpy().any() and not args[2].numpy().any()
+    assert (args[0].numpy() == 7).all() and (args[3].numpy() == 7).all()
+    assert [str(d) for d in filled] == ["float32", "float16", "bool"]
+    assert len(fill_arguments(fake_random_fill, tvm.cpu(), info, 3)) == 3
+    with pytest.raises(NotImplementedError):
+        fill_arguments(fake_random_fill, tvm.cpu(), [["SCALAR", "int32"]], 1)

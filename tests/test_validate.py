@@ -10,7 +10,7 @@ from fisched.compile import compile_model, workdir_database
 from fisched.frontend import load_model
 from fisched.records import open_database, records_by_task
 from fisched.tune import extract, tune
-from fisched.validate import (_contenders, _has_index_inputs, open_validated, validate,
+from fisched.validate import (_contenders, open_validated, validate,
                               validated_dir)
 
 
@@ -74,14 +74,3 @@ def test_validation_retimes_for_real(tuned, target):
     medians = sorted(statistics.median(float(s) for s in r.run_secs) * 1e3 for r in stored)
     winners = sorted(row["retimed_ms"][row["winner"]] for row in summary["tasks"])
     assert medians == pytest.approx(winners)
-
-
-def test_tasks_with_index_inputs_are_left_alone():
-    from types import SimpleNamespace
-
-    from tvm.s_tir.meta_schedule.arg_info import TensorInfo
-
-    gather = SimpleNamespace(args_info=[TensorInfo("float32", [4, 8]), TensorInfo("int64", [2]),
-                                        TensorInfo("float32", [2, 8])])
-    dense = SimpleNamespace(args_info=[TensorInfo("float32", [4, 8])] * 3)
-    assert _has_index_inputs(gather) and not _has_index_inputs(dense)

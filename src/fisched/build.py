@@ -4,6 +4,11 @@ MetaSchedule's ``default_build`` imports ``tvm.s_tir.tensor_intrin`` in every fr
 worker (~25 CPU-seconds each), and ``LocalBuilder`` re-creates its workers for every batch, so on
 a loaded 2-core machine candidates time out and "fail to build". ``fast_build`` does the same
 lowering but imports the intrinsics only for targets whose schedule rules tensorize.
+
+The stock runner also fills every input with random values, integer ones included: an index
+tensor (``take``, ``gather``: embeddings, ViT's class token) then points far out of bounds, the
+kernel crashes and every candidate of the task fails. ``alloc_arguments`` keeps integer inputs
+at zero, an index valid for any non-empty axis.
 """
 
 from __future__ import annotations
@@ -90,6 +95,48 @@ def intrinsics_only_if_needed(target):
             del sys.modules[_INTRIN_MODULE]
 
 
+def is_integer_dtype(dtype) -> bool:
+    """``int*``/``uint*`` (not ``bool``, whose random fill is in range anyway)."""
+    return str(dtype).startswith(("int", "uint"))
+
+
+def fill_arguments(f_random_fill, device, args_info, alloc_repeat: int) -> list[list]:
+    """MetaSchedule's ``alloc_argument_common`` with integer tensors zero-filled instead of
+    random (see the module docstring); the float ones get ``f_random_fill`` as before."""
+    import numpy as np
+    import tvm
+
+    repeated = []
+    for _ in range(alloc_repeat):
+        args = []
+        for info in args_info:
+            if info[0] != "TENSOR":  # what MetaSchedule's own filler supports, too
+                raise NotImplementedError(info)
+            _, dtype, shape = info
+            arg = tvm.runtime.empty(shape=shape, dtype=dtype, device=device)
+            if is_integer_dtype(dtype):
+                arg.copyfrom(np.zeros(shape, dtype=dtype))
+            else:
+                f_random_fill(arg)
+            args.append(arg)
+        repeated.append(args)
+    return repeated
+
+
+def alloc_arguments(device, args_info, alloc_repeat: int) -> list[list]:
+    """``LocalRunner``'s ``f_alloc_argument`` (runs in its worker process)."""
+    import tvm
+
+    fill = tvm.get_global_func("tvm.contrib.random.random_fill_for_measure")
+    return fill_arguments(fill, device, args_info, alloc_repeat)
+
+
+def alloc_arguments_rpc(session, device, args_info, alloc_repeat: int) -> list[list]:
+    """``RPCRunner``'s ``f_alloc_argument``: the same, filled on the RPC server's device."""
+    fill = session.get_function("tvm.contrib.random.random_fill_for_measure")
+    return fill_arguments(fill, device, args_info, alloc_repeat)
+
+
 def make_builder(workers: int, timeout_sec: float = 30.0):
     from tvm.s_tir import meta_schedule as ms
 
@@ -109,5 +156,6 @@ def make_runner(timeout_sec: float = 30.0, rpc_tracker: str | None = None,
         rpc = ms.runner.RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=rpc_key,
                                   session_timeout_sec=max(60, int(timeout_sec) * 2))
         return ms.runner.RPCRunner(rpc_config=rpc, evaluator_config=evaluator,
-                                   max_workers=rpc_workers)
-    return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator)
+                                   max_workers=rpc_workers, f_alloc_argument=alloc_arguments_rpc)
+    return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator,
+                                 f_alloc_argument=alloc_arguments)

@@ -10,8 +10,8 @@ interleaved rounds on the same arguments (each round as the tuning runner times 
 the order turning each round), and keeps the one with the lowest median. The picks go to a
 small database of their own in ``<workdir>/validated/``, which ``compile_model`` consults first;
 the tuning database is left as MetaSchedule wrote it, and tuning again removes the picks.
-Tasks with integer inputs (gather/take indices) keep MetaSchedule's pick: their random
-arguments may index out of bounds, which only the runner's separate process survives.
+Arguments are allocated as the tuning runner allocates them (``fisched.build.alloc_arguments``:
+integer inputs, gather/take indices, at zero, so no kernel reads out of bounds in process).
 """
 
 from __future__ import annotations
@@ -62,12 +62,6 @@ def _contenders(records: list, top: int) -> list:
     return picked
 
 
-def _has_index_inputs(record) -> bool:
-    """Integer inputs are indices (gather, take): random ones fall out of bounds and the kernel
-    may crash, which the tuning runner survives in its own process but validation would not."""
-    return any("int" in str(arg.dtype) for arg in record.args_info)
-
-
 def time_candidates(libs: list, args: list, rounds: int, dev) -> list[list[float]]:
     """Seconds per call of each library, ``rounds`` times, in rounds whose order turns."""
     evaluators = [lib.time_evaluator(lib.entry_name, dev, number=3, repeat=1, min_repeat_ms=100)
@@ -89,9 +83,8 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     """
     import tvm
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.runner.local_runner import default_alloc_argument
 
-    from .build import fast_build
+    from .build import alloc_arguments, fast_build
     from .dataset import replay
     from .tune import extract
 
@@ -108,11 +101,11 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     summary = []
     for task, recs in zip(tasks, records):
         contenders = _contenders(recs, top)
-        if len(contenders) < 2 or _has_index_inputs(contenders[0]):
+        if len(contenders) < 2:
             continue
         cands = [replay(r) for r in contenders]
         libs = [fast_build(c.sch.mod, target, None) for c in cands]
-        (args,) = default_alloc_argument(dev, [a.as_json() for a in cands[0].args_info], 1)
+        (args,) = alloc_arguments(dev, [a.as_json() for a in cands[0].args_info], 1)
         times = time_candidates(libs, args, rounds, dev)
         medians = [statistics.median(t) for t in times]
         win = min(range(len(cands)), key=medians.__getitem__)
