@@ -6,14 +6,16 @@
 models and the reference in rotating rounds, 20 s each). This times every pair of
 ``results/experiment/<model>`` ``--repeats`` more times the same way, one pair after the other,
 and appends each timing to ``<model>/retimes.json`` (rerunning adds more); it prints, per
-seed, the ratio of every timing so far, ``final.json``'s first.
+seed, the ratio of every timing so far, ``final.json``'s first, and their median, which is what
+``fisched experiment`` (and ``--summarize``) then reports as the seed's final latency ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import statistics
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -27,13 +29,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE
-    from fisched.experiment import PAIR_BUDGET_S
-    from fisched.measure import VMRunner, time_against_reference
+    from fisched.experiment import PAIR_BUDGET_S, PAIR_FILE, RETIME_FILE, retimes_of
+    from fisched.measure import VMRunner, time_side_by_side
     from fisched.tune import load_tuned_model
 
     a, b = args.arms.split(",")
     model_dir = Path(args.experiment) / args.model
-    out = model_dir / "retimes.json"
+    out = model_dir / RETIME_FILE
     data = json.loads(out.read_text()) if out.exists() else {"budget_s": PAIR_BUDGET_S,
                                                              "timings": []}
     seeds = [s for s in range(args.seeds)
@@ -43,18 +45,19 @@ def main() -> None:
                for s in seeds for arm in (a, b)}
     for _ in range(args.repeats):
         for s in seeds:
-            timed, _err = time_against_reference(
-                model, runners[(s, a)], a, PAIR_BUDGET_S,
-                extra={b: runners[(s, b)].timer(model.inputs)}, default_max_runs=100_000)
-            ms = {t.name: t.median_ms for t in timed}
-            data["timings"].append({"seed": s, "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            latency, _err = time_side_by_side(
+                model, {arm: runners[(s, arm)] for arm in (a, b)}, PAIR_BUDGET_S)
+            ms = {name: v["median_ms"] for name, v in latency.items()}
+            at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            data["timings"].append({"seed": s, "at": at,
                                     "median_ms": ms, "ratio": ms[b] / ms[a]})
             out.write_text(json.dumps(data, indent=1))
     for s in seeds:
-        final = json.loads((model_dir / f"seed{s}" / "final.json").read_text())["latency"]
-        ratios = [final[b]["median_ms"] / final[a]["median_ms"]]
-        ratios += [t["ratio"] for t in data["timings"] if t["seed"] == s]
-        print(f"seed {s}: {b}/{a} " + ", ".join(f"{r:.3f}" for r in ratios))
+        pair = json.loads((model_dir / f"seed{s}" / PAIR_FILE).read_text())
+        ratios = [pair["latency"][b]["median_ms"] / pair["latency"][a]["median_ms"]]
+        ratios += [t["ratio"] for t in retimes_of(model_dir, s, pair)]
+        print(f"seed {s}: {b}/{a} " + ", ".join(f"{r:.3f}" for r in ratios)
+              + f" (median {statistics.median(ratios):.3f})")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE, compile_with_database, workdir_database
-    from fisched.measure import VMRunner, time_against_reference
+    from fisched.measure import VMRunner, time_side_by_side
     from fisched.tune import load_tuned_model
     from fisched.validate import validate
 
@@ -53,13 +53,7 @@ def main() -> None:
                                   ).export_library(str(lib))
             fns[arm] = VMRunner(str(seed_dir / arm / LIBRARY_FILE))
             fns[f"{arm}+validated"] = VMRunner(str(lib))
-        first = next(iter(fns))
-        timed, error = time_against_reference(
-            model, fns[first], first, args.budget,
-            extra={k: v.timer(model.inputs) for k, v in fns.items() if k != first},
-            default_max_runs=100_000)
-        latency = {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
-                            "runs": len(t.runs_ms)} for t in timed}
+        latency, error = time_side_by_side(model, fns, args.budget)
         results["seeds"][str(seed)] = {"latency": latency, "validation": picks,
                                        "max_relative_error": error}
         out_file.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,27 @@ def test_time_to_reach_and_summary():
     assert s["latency_ratio_median"] == 0.9 and s["seeds"][0]["latency_ratio_solo"] == 0.8
     assert s["reference_ms_median"] == 4.0  # timed beside the latencies the table shows
     assert s["seeds"][0]["side_by_side"] and s["seeds"][0]["arm_latency_ms"] == 9.0
+    # later timings of the pair: the seed's ratio, latencies and reference are medians over all
+    side[("m", 0)]["retimes"] = [{"median_ms": {"xgb": 10.0, "fi": 9.5, "ort": 5.0}},
+                                 {"median_ms": {"xgb": 10.0, "fi": 9.8, "ort": 6.0}}]
+    s = summarize([base, arm], pairs_timed=side)["m"]
+    assert s["latency_ratio_median"] == pytest.approx(0.95)
+    assert s["seeds"][0]["latency_ratios_timed"] == pytest.approx([0.9, 0.95, 0.98])
+    assert s["seeds"][0]["arm_latency_ms"] == 9.5 and s["reference_ms_median"] == 5.0
+
+
+def test_only_later_timings_of_the_same_seed_extend_a_pair(tmp_path):
+    from fisched.experiment import RETIME_FILE, retimes_of
+
+    pair = {"provenance": {"date": "2026-11-24T23:17:28+00:00"}}
+    assert retimes_of(tmp_path, 0, pair) == []
+    timings = [{"seed": 0, "at": "2026-11-24 23:10:00", "ratio": 1.5},  # an earlier library
+               {"seed": 0, "at": "2026-11-24 23:45:56", "ratio": 0.9},  # naive UTC, as of old
+               {"seed": 1, "at": "2026-11-24T23:46:00+00:00", "ratio": 1.1},
+               {"seed": 0, "at": "2026-11-25T00:10:00+00:00", "ratio": 1.0}]
+    (tmp_path / RETIME_FILE).write_text(json.dumps({"budget_s": 20.0, "timings": timings}))
+    assert [t["ratio"] for t in retimes_of(tmp_path, 0, pair)] == [0.9, 1.0]
+    assert [t["ratio"] for t in retimes_of(tmp_path, 1, pair)] == [1.1]
 
 
 def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):

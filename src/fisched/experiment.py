@@ -11,7 +11,10 @@ Once both arms of a model and seed are finished, their compiled models and the r
 timed again side by side, in alternating rounds (``final.json`` beside the arms): a run's own
 timing comes minutes to hours after its partner's, and this shared machine has been seen to
 slow everything, the reference included, by 40% for a whole measurement. The final latency ratio
-in the summary is the side-by-side one where it exists.
+in the summary is the side-by-side one where it exists. One such timing of a pair is still good
+to only ~10% here (the same two BERT libraries gave 0.97 and 1.15 twenty minutes apart), so
+``benchmarks/retime_pairs.py`` can time the pairs again (``<model>/retimes.json``); the summary
+then takes, per seed, the median ratio over every timing made since the pair's ``final.json``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .compile import LIBRARY_FILE, compile_model
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import load_model
-from .measure import VMRunner, time_against_reference
+from .measure import VMRunner, time_against_reference, time_side_by_side
 from .provenance import provenance
 from .target import num_cores
 from .tune import extract, meta_fast_math, read_meta, trials_per_iter, tune
@@ -35,6 +38,7 @@ from .tune import extract, meta_fast_math, read_meta, trials_per_iter, tune
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
 PAIR_BUDGET_S = 20.0  # seconds of timed runs per compiled model (and for the reference)
+RETIME_FILE = "retimes.json"  # more side-by-side timings of a model's pairs (retime_pairs.py)
 
 
 def _curve_callback(curve: list, start: float):
@@ -189,20 +193,31 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
         if not library.exists():
             library = compile_model(model, seed_dir / arm, target)
         runners[arm] = VMRunner(str(library))
-    first, second = arms
-    # as many runs as the budget allows (a run's own timing stops at 50, under a second for a
-    # small model, which a burst of other work can swamp)
-    timed, error = time_against_reference(
-        model, runners[first], first, budget_s,
-        extra={second: runners[second].timer(model.inputs)}, default_max_runs=100_000)
-    latency = {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
-                        "runs": len(t.runs_ms)} for t in timed}
+    latency, error = time_side_by_side(model, runners, budget_s)
     pair = {"model": model.name, "arms": list(arms), "budget_s": budget_s, "order": "rotating",
             "latency": latency,
             "reference": None if model.reference is None else model.reference.name,
             "max_relative_error": error, "provenance": provenance(target)}
     _write_json(done, pair)
     return pair
+
+
+def retimes_of(model_dir: Path, seed: int, pair: dict) -> list[dict]:
+    """The later side-by-side timings of ``pair`` (``measure_pair``'s result for ``seed``) in
+    ``model_dir/retimes.json``: those of that seed taken after the pair's own timing, so a pair
+    timed anew (its runs redone) does not inherit the timings of the libraries it replaced."""
+    path = model_dir / RETIME_FILE
+    if not path.exists():
+        return []
+    from datetime import datetime, timezone
+
+    timed_at = datetime.fromisoformat(pair["provenance"]["date"])
+    later = []
+    for t in json.loads(path.read_text())["timings"]:
+        at = datetime.fromisoformat(t["at"])  # written in UTC, as provenance dates are
+        if t["seed"] == seed and at.replace(tzinfo=at.tzinfo or timezone.utc) > timed_at:
+            later.append(t)
+    return later
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -224,8 +239,9 @@ def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> flo
 def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
               pairs_timed: dict | None = None) -> dict:
     """Per model: time-to-reach ratio and final latency ratio per seed, with their spread.
-    ``pairs_timed``: (model, seed) -> ``measure_pair``'s result; where present, the final
-    latencies are those timed side by side (each run's own timing stays in ``*_solo``)."""
+    ``pairs_timed``: (model, seed) -> ``measure_pair``'s result, with its later timings under
+    ``"retimes"`` (``retimes_of``); where present, the final latencies are those timed side by
+    side, the median over every timing of the pair (each run's own timing stays in ``*_solo``)."""
     pairs_timed = pairs_timed or {}
     out = {}
     for model in sorted({r["model"] for r in runs}):
@@ -239,13 +255,20 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                 continue
             reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"],
                                   a["curve"][-1].get("tasks_ok", 0))
-            side = pairs_timed.get((model, seed), {}).get("latency", {})
-            paired = base in side and arm in side
-            base_ms, arm_ms = ((side[base]["median_ms"], side[arm]["median_ms"]) if paired else
-                               (a["latency_ms"], b["latency_ms"]))
+            timings = [t for t in _timings(pairs_timed.get((model, seed), {}))
+                       if base in t and arm in t]
+            if timings:
+                ratios = [t[arm] / t[base] for t in timings]
+                ratio = float(np.median(ratios))
+                base_ms = float(np.median([t[base] for t in timings]))
+                arm_ms = float(np.median([t[arm] for t in timings]))
+            else:
+                ratios, ratio = [], b["latency_ms"] / a["latency_ms"]
+                base_ms, arm_ms = a["latency_ms"], b["latency_ms"]
             pairs.append({"seed": seed,
                           "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
-                          "latency_ratio": arm_ms / base_ms, "side_by_side": paired,
+                          "latency_ratio": ratio, "side_by_side": bool(timings),
+                          "latency_ratios_timed": ratios,
                           "base_latency_ms": base_ms, "arm_latency_ms": arm_ms,
                           "latency_ratio_solo": b["latency_ms"] / a["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
@@ -253,9 +276,8 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
         refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
         # the reference as timed beside the arms' latencies in the table: side by side where
         # a pair was timed so, else in the runs' own timings
-        side_refs = [p["latency"][p["reference"]]["median_ms"]
-                     for (m, _), p in pairs_timed.items()
-                     if m == model and p.get("reference") in p.get("latency", {})]
+        side_refs = [t[p["reference"]] for (m, _), p in pairs_timed.items() if m == model
+                     for t in _timings(p) if p.get("reference") in t]
         ref_ms = side_refs or [x["latency_ms"] for x in refs]
         out[model] = {"seeds": pairs,
                       "reference": refs[0]["name"] if refs else None,
@@ -266,6 +288,12 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                       "latency_ratio_median": float(np.median(lr)) if lr else None,
                       "latency_ratio_range": [min(lr), max(lr)] if lr else None}
     return out
+
+
+def _timings(pair: dict) -> list[dict[str, float]]:
+    """Every side-by-side timing of a pair as {name: median ms}, its ``final.json`` first."""
+    first = {name: v["median_ms"] for name, v in pair.get("latency", {}).items()}
+    return ([first] if first else []) + [dict(t["median_ms"]) for t in pair.get("retimes", [])]
 
 
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
@@ -301,9 +329,11 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                 if new:
                     log(f"{spec} seed {seed}: timing both compiled models side by side ...")
                 pair = measure_pair(spec, seed_dir, arms, target, pair_budget_s)
+                pair = {**pair, "retimes": retimes_of(seed_dir.parent, seed, pair)}
                 timed[(pair["model"], seed)] = pair
                 log("  " + ", ".join(f"{k} {v['median_ms']:.3f} ms"
-                                     for k, v in pair["latency"].items()))
+                                     for k, v in pair["latency"].items())
+                    + (f" (+{len(pair['retimes'])} later timings)" if pair["retimes"] else ""))
                 if new:
                     write_summary(workdir, runs, arms, trials, seeds, target, timed)
     summary, table = write_summary(workdir, runs, arms, trials, seeds, target, timed)
@@ -328,7 +358,7 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
 def summary_table(summary: dict, arms: tuple[str, str]) -> str:
     base, cand = arms
     lines = [f"| model | {cand} time to {base}'s final (x) | final latency {cand}/{base} | "
-             f"{base} ms | {cand} ms | reference ms | seeds reached | timed side by side |",
+             f"{base} ms | {cand} ms | reference ms | seeds reached | side-by-side timings |",
              "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
     for model, s in summary.items():
@@ -339,7 +369,7 @@ def summary_table(summary: dict, arms: tuple[str, str]) -> str:
         lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
                      f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
                      f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} | "
-                     f"{sum(p['side_by_side'] for p in s['seeds'])}/{len(s['seeds'])} |")
+                     f"{', '.join(str(len(p['latency_ratios_timed'])) for p in s['seeds'])} |")
     return "\n".join(lines)
 
 

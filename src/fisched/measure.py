@@ -89,6 +89,20 @@ def time_against_reference(model, runner: VMRunner, name: str, budget_s: float,
                             default_max_runs=default_max_runs), error
 
 
+def time_side_by_side(model, runners: dict[str, VMRunner], budget_s: float
+                      ) -> tuple[dict[str, dict], float | None]:
+    """Compiled models (name -> ``VMRunner``) and ``model``'s reference timed in rotating rounds,
+    each for as many runs as ``budget_s`` allows (a capped count, ~50, is under a second for a
+    small model, which a burst of other work can swamp). Returns name -> {median_ms, spread_ms,
+    runs} and the first runner's max relative error against the reference (None without one)."""
+    (first, runner), *others = runners.items()
+    timed, error = time_against_reference(
+        model, runner, first, budget_s,
+        extra={name: r.timer(model.inputs) for name, r in others}, default_max_runs=100_000)
+    return {t.name: {"median_ms": t.median_ms, "spread_ms": list(t.spread_ms),
+                     "runs": len(t.runs_ms)} for t in timed}, error
+
+
 class VMRunner:
     """A compiled Relax executable loaded on the CPU, called with numpy inputs."""
 
