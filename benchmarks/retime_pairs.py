@@ -38,8 +38,9 @@ def main() -> None:
     out = model_dir / RETIME_FILE
     data = json.loads(out.read_text()) if out.exists() else {"budget_s": PAIR_BUDGET_S,
                                                              "timings": []}
-    seeds = [s for s in range(args.seeds)
-             if all((model_dir / f"seed{s}" / arm / LIBRARY_FILE).exists() for arm in (a, b))]
+    # pairs already timed once (final.json: what these timings extend) with both libraries
+    seeds = [s for s in range(args.seeds) if (model_dir / f"seed{s}" / PAIR_FILE).exists()
+             and all((model_dir / f"seed{s}" / arm / LIBRARY_FILE).exists() for arm in (a, b))]
     model, _target = load_tuned_model(args.model, model_dir / f"seed{seeds[0]}" / a)
     runners = {(s, arm): VMRunner(str(model_dir / f"seed{s}" / arm / LIBRARY_FILE))
                for s in seeds for arm in (a, b)}

@@ -153,7 +153,7 @@ def test_argument_filler_zeroes_integer_inputs_only():
     import numpy as np
     import tvm
 
-    from fisched.build import fill_arguments
+    from fisched.build import fill_arguments, is_integer_dtype
 
     filled = []
 
@@ -161,14 +161,17 @@ def test_argument_filler_zeroes_integer_inputs_only():
         arg.copyfrom(np.full(arg.shape, 7, dtype=arg.dtype))
         filled.append(arg.dtype)
 
-    info = [["TENSOR", "float32", [4, 8]], ["TENSOR", "int64", [3]], ["TENSOR", "int32", [2, 2]],
+    info = [["TENSOR", "float32", [4, 8]], ["TENSOR", "int64", [3]], ["TENSOR", "uint8", [2, 2]],
             ["TENSOR", "float16", [5]], ["TENSOR", "bool", [2]]]
     (args,) = fill_arguments(fake_random_fill, tvm.cpu(), info, 1)
-    assert [str(a.dtype) for a in args] == ["float32", "int64", "int32", "float16", "bool"]
+    assert [str(a.dtype) for a in args] == ["float32", "int64", "uint8", "float16", "bool"]
     assert [list(a.shape) for a in args] == [[4, 8], [3], [2, 2], [5], [2]]
     assert not args[1].numpy().any() and not args[2].numpy().any()
     assert (args[0].numpy() == 7).all() and (args[3].numpy() == 7).all()
     assert [str(d) for d in filled] == ["float32", "float16", "bool"]
+    # vector and sub-byte integers, which numpy cannot lay out, keep the random fill
+    assert not is_integer_dtype("int64x4") and not is_integer_dtype("int4")
+    assert is_integer_dtype("int32") and not is_integer_dtype("bool")
     assert len(fill_arguments(fake_random_fill, tvm.cpu(), info, 3)) == 3
     with pytest.raises(NotImplementedError):
         fill_arguments(fake_random_fill, tvm.cpu(), [["SCALAR", "int32"]], 1)

@@ -96,8 +96,12 @@ def intrinsics_only_if_needed(target):
 
 
 def is_integer_dtype(dtype) -> bool:
-    """``int*``/``uint*`` (not ``bool``, whose random fill is in range anyway)."""
-    return str(dtype).startswith(("int", "uint"))
+    """A scalar ``int``/``uint`` of 8 to 64 bits, as numpy can zero-fill it (``bool``, whose
+    random fill is in range anyway, vector and sub-byte types keep the random fill)."""
+    import tvm_ffi
+
+    t = tvm_ffi.dtype(str(dtype))
+    return t.type_code in (0, 1) and t.bits in (8, 16, 32, 64) and t.lanes == 1
 
 
 def fill_arguments(f_random_fill, device, args_info, alloc_repeat: int) -> list[list]:

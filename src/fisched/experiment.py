@@ -215,7 +215,7 @@ def retimes_of(model_dir: Path, seed: int, pair: dict) -> list[dict]:
     later = []
     for t in json.loads(path.read_text())["timings"]:
         at = datetime.fromisoformat(t["at"])  # written in UTC, as provenance dates are
-        if t["seed"] == seed and at.replace(tzinfo=at.tzinfo or timezone.utc) > timed_at:
+        if t["seed"] == seed and at.replace(tzinfo=at.tzinfo or timezone.utc) >= timed_at:
             later.append(t)
     return later
 
@@ -257,7 +257,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                                   a["curve"][-1].get("tasks_ok", 0))
             timings = [t for t in _timings(pairs_timed.get((model, seed), {}))
                        if base in t and arm in t]
-            if timings:
+            if timings:  # the ratio is the median of ratios; the latencies, medians of each
                 ratios = [t[arm] / t[base] for t in timings]
                 ratio = float(np.median(ratios))
                 base_ms = float(np.median([t[base] for t in timings]))
@@ -277,7 +277,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
         # the reference as timed beside the arms' latencies in the table: side by side where
         # a pair was timed so, else in the runs' own timings
         side_refs = [t[p["reference"]] for (m, _), p in pairs_timed.items() if m == model
-                     for t in _timings(p) if p.get("reference") in t]
+                     for t in _timings(p) if {p.get("reference"), base, arm} <= set(t)]
         ref_ms = side_refs or [x["latency_ms"] for x in refs]
         out[model] = {"seeds": pairs,
                       "reference": refs[0]["name"] if refs else None,
