@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fisched.experiment import summarize, time_to_reach
+from fisched.experiment import summarize, summary_table, time_to_reach
 
 
 def test_time_to_reach_and_summary():
@@ -24,7 +24,7 @@ def test_time_to_reach_and_summary():
                {"seconds": 30, "trials": 8, "estimate_ms": 8.0, "tasks_ok": 3}]
     assert time_to_reach(partial, 9.0, tasks_ok=3) == 30
     s = summarize([base, arm])["m"]
-    assert s["time_ratio_median"] == 25 / 40
+    assert s["time_ratio_median"] == 25 / 40 and s["trials_ratio_median"] == 8 / 12
     assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
     # a side-by-side timing of both compiled models replaces each run's own
     side = {("m", 0): {"latency": {"xgb": {"median_ms": 10.0}, "fi": {"median_ms": 9.0},
@@ -42,6 +42,9 @@ def test_time_to_reach_and_summary():
     assert s["latency_ratio_median"] == pytest.approx(0.95)
     assert s["seeds"][0]["latency_ratios_timed"] == pytest.approx([0.9, 0.95, 0.98])
     assert s["seeds"][0]["arm_latency_ms"] == 9.5 and s["reference_ms_median"] == 5.0
+    table = summary_table(summarize([base, arm], pairs_timed=side), ("xgb", "fi"))
+    assert "| m | 0.62 (0.62-0.62) | 0.67 (0.67-0.67) | 0.95 (0.95-0.95) |" in table
+    assert table.splitlines()[-1].endswith("| 1/1 | 3 |")
 
 
 def test_only_later_timings_of_the_same_seed_extend_a_pair(tmp_path):

@@ -226,14 +226,20 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> float | None:
-    """Wall seconds until the run's estimate first reached ``target_ms`` while covering at least
+def reach_point(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> dict | None:
+    """The first curve point whose estimate reached ``target_ms`` while covering at least
     ``tasks_ok`` tasks (so a run cannot look faster by missing a task); None if never."""
     for point in curve:
         if (point["estimate_ms"] is not None and point.get("tasks_ok", 0) >= tasks_ok
                 and point["estimate_ms"] <= target_ms * (1 + 1e-9)):
-            return point["seconds"]
+            return point
     return None
+
+
+def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> float | None:
+    """Wall seconds until the run's estimate first reached ``target_ms`` (``reach_point``)."""
+    point = reach_point(curve, target_ms, tasks_ok)
+    return None if point is None else point["seconds"]
 
 
 def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
@@ -253,8 +259,8 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                      None)
             if not a or not b or not a["curve"] or a["curve"][-1]["estimate_ms"] is None:
                 continue
-            reach = time_to_reach(b["curve"], a["curve"][-1]["estimate_ms"],
-                                  a["curve"][-1].get("tasks_ok", 0))
+            last = a["curve"][-1]
+            reach = reach_point(b["curve"], last["estimate_ms"], last.get("tasks_ok", 0))
             timings = [t for t in _timings(pairs_timed.get((model, seed), {}))
                        if base in t and arm in t]
             if timings:  # the ratio is the median of ratios; the latencies, medians of each
@@ -266,12 +272,16 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                 ratios, ratio = [], b["latency_ms"] / a["latency_ms"]
                 base_ms, arm_ms = a["latency_ms"], b["latency_ms"]
             pairs.append({"seed": seed,
-                          "time_ratio": reach / a["curve"][-1]["seconds"] if reach else None,
+                          "time_ratio": reach["seconds"] / last["seconds"] if reach else None,
+                          # machine speed cancels out of this one (the arms' runs may be hours
+                          # apart), and so does the fi arm's extra prediction time
+                          "trials_ratio": reach["trials"] / last["trials"] if reach else None,
                           "latency_ratio": ratio, "side_by_side": bool(timings),
                           "latency_ratios_timed": ratios,
                           "base_latency_ms": base_ms, "arm_latency_ms": arm_ms,
                           "latency_ratio_solo": b["latency_ms"] / a["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
+        nr = [p["trials_ratio"] for p in pairs if p["trials_ratio"] is not None]
         lr = [p["latency_ratio"] for p in pairs]
         refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
         # the reference as timed beside the arms' latencies in the table: side by side where
@@ -284,6 +294,8 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                       "reference_ms_median": float(np.median(ref_ms)) if ref_ms else None,
                       "time_ratio_median": float(np.median(tr)) if tr else None,
                       "time_ratio_range": [min(tr), max(tr)] if tr else None,
+                      "trials_ratio_median": float(np.median(nr)) if nr else None,
+                      "trials_ratio_range": [min(nr), max(nr)] if nr else None,
                       "reached": f"{len(tr)}/{len(pairs)}",
                       "latency_ratio_median": float(np.median(lr)) if lr else None,
                       "latency_ratio_range": [min(lr), max(lr)] if lr else None}
@@ -357,9 +369,10 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
 
 def summary_table(summary: dict, arms: tuple[str, str]) -> str:
     base, cand = arms
-    lines = [f"| model | {cand} time to {base}'s final (x) | final latency {cand}/{base} | "
-             f"{base} ms | {cand} ms | reference ms | seeds reached | side-by-side timings |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| model | {cand} time to {base}'s final (x) | trials to it (x) | "
+             f"final latency {cand}/{base} | {base} ms | {cand} ms | reference ms | "
+             f"seeds reached | side-by-side timings |",
+             "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
     for model, s in summary.items():
         a = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
@@ -367,6 +380,7 @@ def summary_table(summary: dict, arms: tuple[str, str]) -> str:
         ref = (f"{s['reference_ms_median']:.3f} ({s['reference']})"
                if s["reference_ms_median"] is not None else "-")
         lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
+                     f"{fmt(s['trials_ratio_median'], s['trials_ratio_range'])} | "
                      f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
                      f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} | "
                      f"{', '.join(str(len(p['latency_ratios_timed'])) for p in s['seeds'])} |")
