@@ -25,6 +25,10 @@ def test_time_to_reach_and_summary():
     assert time_to_reach(partial, 9.0, tasks_ok=3) == 30
     s = summarize([base, arm])["m"]
     assert s["time_ratio_median"] == 25 / 40 and s["trials_ratio_median"] == 8 / 12
+    assert s["seeds"][0]["hours_apart"] is None  # no provenance: unknown, not zero
+    base["provenance"] = {"date": "2026-11-24T20:00:00+00:00"}
+    arm["provenance"] = {"date": "2026-11-24T21:30:00+00:00"}
+    assert summarize([base, arm])["m"]["seeds"][0]["hours_apart"] == 1.5
     assert s["latency_ratio_median"] == 0.8 and s["reached"] == "1/1"
     # a side-by-side timing of both compiled models replaces each run's own
     side = {("m", 0): {"latency": {"xgb": {"median_ms": 10.0}, "fi": {"median_ms": 9.0},

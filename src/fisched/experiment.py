@@ -276,6 +276,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                           # machine speed cancels out of this one (the arms' runs may be hours
                           # apart), and so does the fi arm's extra prediction time
                           "trials_ratio": reach["trials"] / last["trials"] if reach else None,
+                          "hours_apart": _hours_apart(a, b),
                           "latency_ratio": ratio, "side_by_side": bool(timings),
                           "latency_ratios_timed": ratios,
                           "base_latency_ms": base_ms, "arm_latency_ms": arm_ms,
@@ -300,6 +301,18 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                       "latency_ratio_median": float(np.median(lr)) if lr else None,
                       "latency_ratio_range": [min(lr), max(lr)] if lr else None}
     return out
+
+
+def _hours_apart(a: dict, b: dict) -> float | None:
+    """Hours between two runs' ends (their provenance dates); None where one has no date. Arms
+    run hours apart meet different machine speeds, which the time ratio does not survive."""
+    from datetime import datetime
+
+    try:
+        ends = [datetime.fromisoformat(r["provenance"]["date"]) for r in (a, b)]
+    except (KeyError, TypeError):
+        return None
+    return abs((ends[0] - ends[1]).total_seconds()) / 3600
 
 
 def _timings(pair: dict) -> list[dict[str, float]]:
