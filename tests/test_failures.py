@@ -137,14 +137,10 @@ def _gather_task(rows: int = 1000):
 def test_index_inputs_stay_in_bounds_so_gathers_get_measured(tmp_path, target):
     """With the stock argument filler every candidate of a gather reads out of bounds and fails;
     fisched's runner (zeros for integer inputs) measures them."""
-    from fisched.cost_models import make_cost_model
-    from fisched.tune import run_search
+    from test_tune import tune_briefly
 
     task = _gather_task()
-    database = open_database(tmp_path)
-    run_search([task], tmp_path, database, target, max_trials=4, per_iter=4,
-               strategy="evolutionary", cost_model=make_cost_model("xgb", 2, 0), seed=0,
-               callbacks=[])
+    database = tune_briefly(task, tmp_path, target, trials=4, per_iter=4)
     records = records_by_task(database, [task.mod])[0]
     assert records and all(run_seconds(r) is not None for r in records)
 

@@ -28,18 +28,24 @@ def _matmul_task():
     return Task("matmul", tvm.IRModule({"main": func}), 1.0, 2 * 64**3)
 
 
+def tune_briefly(task: Task, workdir, target, trials: int, per_iter: int):
+    """``trials`` evolutionary trials of one task with stock XGBModel; returns the database."""
+    from fisched.cost_models import make_cost_model
+
+    database = open_database(workdir)
+    run_search([task], workdir, database, target, max_trials=trials, per_iter=per_iter,
+               strategy="evolutionary", cost_model=make_cost_model("xgb", 2, 0), seed=0,
+               callbacks=[])
+    return database
+
+
 def test_tir_workload_round_trip(tmp_path, target):
     """Tune a matmul for a handful of trials, compile the best schedule, compare with numpy."""
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.cost_models import make_cost_model
-
     task = _matmul_task()
-    database = open_database(tmp_path)
-    run_search([task], tmp_path, database, target, max_trials=6, per_iter=3,
-               strategy="evolutionary", cost_model=make_cost_model("xgb", 2, 0), seed=0,
-               callbacks=[])
+    database = tune_briefly(task, tmp_path, target, trials=6, per_iter=3)
     records = records_by_task(database, [task.mod])[0]
     assert len(records) == 6
     assert all(run_seconds(r) is not None for r in records)
