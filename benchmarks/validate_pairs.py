@@ -7,8 +7,8 @@ schedules of every task re-timed side by side; the picks go to
 ``results/validate/<model>/seed<k>/<arm>/``, the experiment's own workdirs are not touched),
 compiled with the picks, and the four libraries (each arm as tuned and validated) are timed with
 ONNX Runtime in rotating rounds. Writes ``results/validate/<model>.json`` (per seed: the
-latencies, validation's per-task picks) and a table, ``<model>.md``, and prints per seed the validated/as-tuned ratio of each
-arm and the arms' ratio before and after. Resumable per seed.
+latencies, validation's per-task picks) and a table, ``<model>.md``, and prints per seed the
+validated/as-tuned ratio of each arm and the arms' ratio before and after. Resumable per seed.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fisched.experiment import summarize, summary_table, time_to_reach
+from fisched.experiment import reach_point, summarize, summary_table
 
 
 def test_time_to_reach_and_summary():
@@ -17,12 +17,12 @@ def test_time_to_reach_and_summary():
     arm = {"model": "m", "seed": 0, "arm": "fi", "latency_ms": 8.0,
            "curve": [{"seconds": 10, "trials": 4, "estimate_ms": 11.0},
                      {"seconds": 25, "trials": 8, "estimate_ms": 8.5}]}
-    assert time_to_reach(arm["curve"], 9.0) == 25
-    assert time_to_reach(arm["curve"], 5.0) is None
+    assert reach_point(arm["curve"], 9.0)["seconds"] == 25
+    assert reach_point(arm["curve"], 5.0) is None
     # an estimate that leaves out a task the baseline covers does not count as reaching it
     partial = [{"seconds": 5, "trials": 4, "estimate_ms": 1.0, "tasks_ok": 2},
                {"seconds": 30, "trials": 8, "estimate_ms": 8.0, "tasks_ok": 3}]
-    assert time_to_reach(partial, 9.0, tasks_ok=3) == 30
+    assert reach_point(partial, 9.0, tasks_ok=3)["seconds"] == 30
     s = summarize([base, arm])["m"]
     assert s["time_ratio_median"] == 25 / 40 and s["trials_ratio_median"] == 8 / 12
     assert s["seeds"][0]["hours_apart"] is None  # no provenance: unknown, not zero

@@ -105,26 +105,22 @@ def is_integer_dtype(dtype) -> bool:
 
 
 def fill_arguments(f_random_fill, device, args_info, alloc_repeat: int) -> list[list]:
-    """MetaSchedule's ``alloc_argument_common`` with integer tensors zero-filled instead of
+    """MetaSchedule's own ``alloc_argument_common`` with integer tensors zero-filled instead of
     random (see the module docstring); the float ones get ``f_random_fill`` as before."""
     import numpy as np
-    import tvm
+    from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common
 
-    repeated = []
-    for _ in range(alloc_repeat):
-        args = []
-        for info in args_info:
-            if info[0] != "TENSOR":  # what MetaSchedule's own filler supports, too
-                raise NotImplementedError(info)
-            _, dtype, shape = info
-            arg = tvm.runtime.empty(shape=shape, dtype=dtype, device=device)
-            if is_integer_dtype(dtype):
-                arg.copyfrom(np.zeros(shape, dtype=dtype))
-            else:
-                f_random_fill(arg)
-            args.append(arg)
-        repeated.append(args)
-    return repeated
+    for info in args_info:  # MetaSchedule's own filler would fail on them less clearly
+        if info[0] != "TENSOR":
+            raise NotImplementedError(info)
+
+    def fill(arg) -> None:
+        if is_integer_dtype(arg.dtype):
+            arg.copyfrom(np.zeros(arg.shape, dtype=str(arg.dtype)))
+        else:
+            f_random_fill(arg)
+
+    return alloc_argument_common(fill, device, args_info, alloc_repeat)
 
 
 def alloc_arguments(device, args_info, alloc_repeat: int) -> list[list]:

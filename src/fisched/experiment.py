@@ -236,12 +236,6 @@ def reach_point(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> dict 
     return None
 
 
-def time_to_reach(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> float | None:
-    """Wall seconds until the run's estimate first reached ``target_ms`` (``reach_point``)."""
-    point = reach_point(curve, target_ms, tasks_ok)
-    return None if point is None else point["seconds"]
-
-
 def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
               pairs_timed: dict | None = None) -> dict:
     """Per model: time-to-reach ratio and final latency ratio per seed, with their spread.
