@@ -23,6 +23,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", help="a model of the experiment (its zoo name)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--only", default=None, metavar="S,S",
+                    help="time only these seeds (e.g. a new pair, to bring its count of "
+                         "timings level with the others'); default: every finished pair")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arms", default="xgb,fi-prior")
     ap.add_argument("--experiment", default="results/experiment")
@@ -39,8 +42,11 @@ def main() -> None:
     data = json.loads(out.read_text()) if out.exists() else {"budget_s": PAIR_BUDGET_S,
                                                              "timings": []}
     # pairs already timed once (final.json: what these timings extend) with both libraries
-    seeds = [s for s in range(args.seeds) if (model_dir / f"seed{s}" / PAIR_FILE).exists()
+    wanted = range(args.seeds) if args.only is None else [int(s) for s in args.only.split(",")]
+    seeds = [s for s in wanted if (model_dir / f"seed{s}" / PAIR_FILE).exists()
              and all((model_dir / f"seed{s}" / arm / LIBRARY_FILE).exists() for arm in (a, b))]
+    if not seeds:
+        raise SystemExit(f"no finished pair (final.json and both libraries) in {model_dir}")
     model, _target = load_tuned_model(args.model, model_dir / f"seed{seeds[0]}" / a)
     runners = {(s, arm): VMRunner(str(model_dir / f"seed{s}" / arm / LIBRARY_FILE))
                for s in seeds for arm in (a, b)}
@@ -53,7 +59,7 @@ def main() -> None:
             data["timings"].append({"seed": s, "at": at,
                                     "median_ms": ms, "ratio": ms[b] / ms[a]})
             out.write_text(json.dumps(data, indent=1))
-    for s in seeds:
+    for s in seeds:  # each timed seed: its timings from earlier calls too
         pair = json.loads((model_dir / f"seed{s}" / PAIR_FILE).read_text())
         ratios = [pair["latency"][b]["median_ms"] / pair["latency"][a]["median_ms"]]
         ratios += [t["ratio"] for t in retimes_of(model_dir, s, pair)]
