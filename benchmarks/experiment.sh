@@ -4,7 +4,8 @@
 # alternating. Writes results/experiment/{summary.json,summary.md,curves.png} and per run
 # <model>/seed<k>/<arm>/run.json beside its MetaSchedule records. Resumable: rerun the same
 # command and finished runs are kept, an interrupted one is redone from scratch.
-# Alone on the machine: it takes about 10-15 minutes per run, 18 runs. Extra arguments are
+# Alone on the machine: it takes 10-30 minutes per run (bert ~10, the CNNs 20-30 on
+# 2026-11-25), 18 runs, plus ~2 minutes to time each finished pair. Extra arguments are
 # passed on (e.g. --seeds 1 for a first pass over every model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
