@@ -1,9 +1,19 @@
-"""Builder and runner for MetaSchedule, without the stock build function's start-up trap.
+"""Builder and runner for MetaSchedule, without the stock builder's start-up costs.
 
-MetaSchedule's ``default_build`` imports ``tvm.s_tir.tensor_intrin`` in every fresh builder
-worker (~25 CPU-seconds each), and ``LocalBuilder`` re-creates its workers for every batch, so on
-a loaded 2-core machine candidates time out and "fail to build". ``fast_build`` does the same
-lowering but imports the intrinsics only for targets whose schedule rules tensorize.
+MetaSchedule's ``default_build`` imports ``tvm.s_tir.tensor_intrin`` (every CUDA, ROCm, Hexagon,
+ARM... intrinsic parsed from TVMScript: 35 CPU-seconds on a znver5 host) in every builder worker,
+and ``LocalBuilder`` starts fresh workers for every batch, so each batch of candidates paid that
+import again. Two fixes here:
+
+- ``fast_build`` never imports the intrinsics for CPU (``llvm``) targets: a tensorized block's
+  body is already inlined into the TIR the builder receives, so lowering never looks one up
+  (``tests/test_build.py`` builds a VNNI/AVX-512-tensorized int8 matmul that way).
+- ``PersistentBuilder`` keeps its worker processes alive across batches (MetaSchedule's
+  ``PyBuilder`` interface), so a worker pays the ``import tvm`` once per tuning run.
+
+In the tuning process, ``TuneContext`` imports the whole intrinsic package too, although a CPU
+rule set only needs its own family's (``x86``: VNNI/AVX-512 int8 dot products, 0.2 s);
+``intrinsics_for`` imports just that family while contexts are made.
 
 The stock runner also fills every input with random values, integer ones included: an index
 tensor (``take``, ``gather``: embeddings, ViT's class token) then points far out of bounds, the
@@ -13,13 +23,40 @@ at zero, an index valid for any non-empty axis.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import platform
 import sys
+import tempfile
 import types
 from contextlib import contextmanager
 
-# Target kinds whose MetaSchedule rules may emit tensor intrinsics.
-_TENSORIZING_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
+# Target kinds whose MetaSchedule rules may emit tensor intrinsics of any family.
+_GPU_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
 _X86_ARCHS = ("x86_64", "amd64", "i386", "i686")
+_INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
+_PLACEHOLDER_DOC = "placeholder: only the target family's tensor intrinsics are loaded"
+
+
+def _cpu_arch(target) -> str:
+    triple = str(target.attrs.get("mtriple", "") or "") or platform.machine()
+    return triple.lower()
+
+
+def intrinsic_family(target) -> str | None:
+    """The submodule of ``tvm.s_tir.tensor_intrin`` that ``target``'s schedule rules can use
+    (``x86``, ``arm_cpu``, ``riscv_cpu``), or None when it may be any (GPUs, other kinds)."""
+    if target.kind.name != "llvm":
+        return None
+    arch = _cpu_arch(target)
+    if arch.startswith(_X86_ARCHS):
+        return "x86"
+    if arch.startswith(("aarch64", "arm")):
+        return "arm_cpu"
+    if arch.startswith("riscv"):
+        return "riscv_cpu"
+    return None
 
 
 def target_tensorizes(target) -> bool:
@@ -29,18 +66,15 @@ def target_tensorizes(target) -> bool:
     gets the plain "llvm" rules only on x86 without VNNI (avx512vnni/avxvnni) and without
     avx512f+avx512bw; x86 with those gets the "vnni"/"avx512" rules, and ARM (asimd/dotprod) or
     RISC-V (vector) targets get intrinsic rule sets as well, so every non-x86 CPU counts as
-    tensorizing here. When in doubt, this says yes: the cost is an import, not a wrong build.
+    tensorizing here. When in doubt, this says yes.
     """
-    if target.kind.name in _TENSORIZING_KINDS:
+    if target.kind.name in _GPU_KINDS:
         return True
     if target.kind.name != "llvm":
         return False
-    import platform
-
     from tvm.target import codegen
 
-    triple = str(target.attrs.get("mtriple", "") or "") or platform.machine()
-    if not triple.lower().startswith(_X86_ARCHS):
+    if intrinsic_family(target) != "x86":
         return True
 
     def has(feature: str) -> bool:
@@ -48,47 +82,53 @@ def target_tensorizes(target) -> bool:
 
     try:
         return has("avx512vnni") or has("avxvnni") or (has("avx512f") and has("avx512bw"))
-    except Exception:  # unknown feature names on this LLVM: be safe, import them
+    except Exception:  # unknown feature names on this LLVM: be safe
         return True
 
 
 def fast_build(mod, target, _params):
-    """``default_build`` minus the unconditional intrinsic import (runs in builder workers)."""
+    """``default_build`` without the intrinsic import for CPU targets (runs in builder workers).
+
+    GPU and other targets still import the intrinsics, as MetaSchedule does: their codegen was
+    not checked without them."""
     import tvm
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
-    if target_tensorizes(target):
+    if target.kind.name != "llvm":
         import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the intrinsics)
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm.tirx.build(mod, target=target)  # what the deprecated tvm.driver.build calls
 
 
-_INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
-_PLACEHOLDER_DOC = "placeholder: no tensor intrinsics needed"
-
-
 @contextmanager
-def intrinsics_only_if_needed(target):
+def intrinsics_for(target):
     """Create MetaSchedule ``TuneContext``s for ``target`` inside this block.
 
-    ``TuneContext.__init__`` imports ``tvm.s_tir.tensor_intrin`` unconditionally: every CUDA, ROCm,
-    Hexagon... intrinsic is parsed from TVMScript, 20-30 s of the main process's start on this
-    machine, before the first candidate. When ``target``'s schedule rules cannot tensorize, a
-    placeholder module stands in for it during the block and is removed afterwards, so a later
-    import (a tensorizing target in the same process) still gets the real intrinsics.
+    ``TuneContext.__init__`` imports ``tvm.s_tir.tensor_intrin`` unconditionally (35 s here).
+    For a CPU target only its own family is imported: a placeholder package with the real
+    package's path stands in for ``tvm.s_tir.tensor_intrin`` during the block, so that
+    ``tvm.s_tir.tensor_intrin.x86`` (say) loads without the package's ``__init__``, and it is
+    removed afterwards, so a later plain import (a GPU target in the same process) still runs
+    the real ``__init__`` (which finds the family already loaded and does not register it twice).
     """
+    family = intrinsic_family(target)
     present = sys.modules.get(_INTRIN_MODULE)
-    if target_tensorizes(target):
+    if family is None:
         if present is not None and (present.__doc__ or "").startswith(_PLACEHOLDER_DOC):
-            del sys.modules[_INTRIN_MODULE]  # nested inside a non-tensorizing block: real import
+            del sys.modules[_INTRIN_MODULE]  # nested inside a CPU target's block: real import
+        importlib.import_module(_INTRIN_MODULE)
         yield
         return
-    if present is not None:
+    if present is not None:  # the real package, or an enclosing placeholder: add the family
+        importlib.import_module(f"{_INTRIN_MODULE}.{family}")
         yield
         return
+    spec = importlib.util.find_spec(_INTRIN_MODULE)
     placeholder = types.ModuleType(_INTRIN_MODULE, _PLACEHOLDER_DOC)
+    placeholder.__path__ = list(spec.submodule_search_locations)
     sys.modules[_INTRIN_MODULE] = placeholder
     try:
+        importlib.import_module(f"{_INTRIN_MODULE}.{family}")
         yield
     finally:
         if sys.modules.get(_INTRIN_MODULE) is placeholder:
@@ -137,11 +177,75 @@ def alloc_arguments_rpc(session, device, args_info, alloc_repeat: int) -> list[l
     return fill_arguments(fill, device, args_info, alloc_repeat)
 
 
-def make_builder(workers: int, timeout_sec: float = 30.0):
-    from tvm.s_tir import meta_schedule as ms
+def _build_and_export(f_build, mod, target) -> str:
+    """One candidate, in a builder worker: build it and export it as MetaSchedule's default
+    export does (a tar of object files the runner links)."""
+    from tvm.support.tar import tar
 
-    return ms.builder.LocalBuilder(max_workers=workers, timeout_sec=timeout_sec,
-                                   f_build=fast_build)
+    path = os.path.join(tempfile.mkdtemp(), "tvm_tmp_mod." + tar.output_format)
+    f_build(mod, target, None).export_library(path, fcompile=tar)
+    return path
+
+
+def _make_persistent_builder_class():
+    """``PersistentBuilder``, defined on first use: MetaSchedule is imported lazily."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+    @derived_object
+    class PersistentBuilder(PyBuilder):
+        """MetaSchedule's ``LocalBuilder`` with worker processes kept across batches.
+
+        ``LocalBuilder.build`` starts a new process pool for every batch, so every batch pays
+        the workers' start (``import tvm``, and ``default_build``'s intrinsic import). This one
+        starts its pool on the first batch and keeps it until ``close()``. A worker that hits
+        the timeout is killed and replaced by the pool, as in ``LocalBuilder``; a build that
+        raises or times out is returned as a failed ``BuilderResult`` with its error, which
+        MetaSchedule records as a failed trial and writes to the task's log.
+        """
+
+        def __init__(self, max_workers: int, timeout_sec: float = 30.0, f_build=None) -> None:
+            self.max_workers = max_workers
+            self.timeout_sec = timeout_sec
+            self.f_build = f_build or fast_build
+            self._pool = None
+
+        def build(self, build_inputs):
+            if self._pool is None:
+                self._pool = PopenPoolExecutor(max_workers=self.max_workers,
+                                               timeout=self.timeout_sec)
+            args = [(self.f_build, b.mod, b.target) for b in build_inputs]
+            results = []
+            for res in self._pool.map_with_error_catching(lambda a: _build_and_export(*a), args):
+                if res.status == StatusKind.COMPLETE:
+                    results.append(BuilderResult(res.value, None))
+                elif res.status == StatusKind.TIMEOUT:
+                    results.append(BuilderResult(
+                        None, f"PersistentBuilder: Timeout, killed after {self.timeout_sec} s"))
+                else:
+                    results.append(BuilderResult(
+                        None, "PersistentBuilder: An exception occurred\n" + str(res.value)))
+            return results
+
+        def close(self) -> None:
+            """Stop the worker processes (a later ``build`` starts new ones)."""
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+    return PersistentBuilder
+
+
+_PERSISTENT_BUILDER = None
+
+
+def make_builder(workers: int, timeout_sec: float = 30.0, f_build=None):
+    """fisched's builder: ``PersistentBuilder`` running ``fast_build`` (or ``f_build``)."""
+    global _PERSISTENT_BUILDER
+    if _PERSISTENT_BUILDER is None:
+        _PERSISTENT_BUILDER = _make_persistent_builder_class()
+    return _PERSISTENT_BUILDER(max_workers=workers, timeout_sec=timeout_sec, f_build=f_build)
 
 
 def make_runner(timeout_sec: float = 30.0, rpc_tracker: str | None = None,

@@ -52,7 +52,8 @@ def cmd_tune(args) -> int:
         raise FischedError(f"--validate-top takes 0 (off) or at least 2, got {args.validate_top}")
     target = make_target(args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math)
+    model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math,
+                       prepack=args.prepack)
     workdir = _workdir(args, model.name)
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
@@ -70,7 +71,7 @@ def cmd_tune(args) -> int:
     result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
                   num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                   rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
-                  cost_model_obj=cost_model_obj)
+                  cost_model_obj=cost_model_obj, population=args.population)
     if args.validate_top and args.rpc_tracker:
         print("validation skipped: it times kernels on this host, tuning measured them on the "
               "RPC devices", file=sys.stderr)
@@ -96,13 +97,14 @@ def cmd_measure(args) -> int:
     from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
-    from .tune import meta_fast_math, read_meta
+    from .tune import meta_fast_math, meta_prepack, read_meta
 
     workdir = _workdir(args, model_name(args.model))
     meta = read_meta(workdir)
     target = make_target(meta["target"] if args.target is None else args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads, fast_math=meta_fast_math(meta))
+    model = load_model(args.model, args.input_shape, threads, fast_math=meta_fast_math(meta),
+                       prepack=meta_prepack(meta))
     if model.name != meta["model"]:
         raise FischedError(f"{workdir} holds {meta['model']!r}, not {model.name!r}")
     library = workdir / LIBRARY_FILE
@@ -268,8 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact-math", action="store_true",
                    help="keep exact exp/erf/tanh/softmax (default: TVM's fast approximations, "
                    "vectorizable; the workdir remembers which)")
+    p.add_argument("--prepack", action="store_true",
+                   help="let each kernel's schedule choose its weights' layout, rewritten once "
+                   "at compile time (TVM's cpu_weight_prepack; the workdir remembers it)")
     p.add_argument("--trials-per-iter", type=int, default=None,
                    help="candidates per task per round (default: fits every task in round 1)")
+    p.add_argument("--population", type=int, default=None,
+                   help="evolutionary search population per task (default: fisched's, chosen "
+                   "by benchmarks/throughput.py --sweep; MetaSchedule's is 512)")
     p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
                    help="measure on devices registered with this TVM RPC tracker")
     p.add_argument("--rpc-key", default=None, help="device key at the RPC tracker")

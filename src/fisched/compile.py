@@ -13,12 +13,34 @@ LIBRARY_FILE = "model.so"
 def compile_with_database(model: Model, target, database):
     """A Relax VM executable in which every task found in ``database`` uses its best schedule.
 
-    MetaSchedule's ``compile_relax`` fuses the module itself, so it must get the *prepared*
-    module (before fusion); a pre-fused one matches no database entry and compiles untuned.
+    The pipeline is MetaSchedule's ``compile_relax`` for CPUs: fuse exactly as task extraction
+    did (``frontend.fuse``, so the database's workloads match), apply the database, lower. With
+    ``model.prepack``, the weight layouts the schedules chose are then split out of the kernels
+    (``SplitLayoutRewritePreproc``) and folded into the constants at compile time
+    (``FoldConstant``), so the library keeps its calling convention (inputs in, output out).
     """
-    from tvm.s_tir import meta_schedule as ms
+    import tvm
+    from tvm import relax
+    from tvm.relax import pipeline as rp
 
-    return ms.relax_integration.compile_relax(database, model.mod, target, params=None)
+    from .frontend import fuse
+
+    dispatch = rp.library_dispatch_passes(target)  # sort, scan, sampling: as compile_relax
+
+    @tvm.transform.module_pass(opt_level=3)
+    def pipeline(mod, _ctx):
+        mod = tvm.transform.Sequential(dispatch)(mod)
+        mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(
+            fuse(mod, model.prepack))
+        if model.prepack:
+            mod = tvm.transform.Sequential([relax.transform.SplitLayoutRewritePreproc(),
+                                            relax.transform.LiftTransformParams(),
+                                            relax.transform.FoldConstant()])(mod)
+        return tvm.transform.Sequential(rp.dataflow_lower_passes(target) +
+                                        rp.finalize_passes(target))(mod)
+
+    with target, database, tvm.transform.PassContext(opt_level=3):
+        return relax.build(model.mod, target=target, relax_pipeline=pipeline)
 
 
 def compile_untuned(model: Model, target):
@@ -62,7 +84,7 @@ def scheduled_share(model: Model, target, database) -> tuple[int, int]:
     from .frontend import fuse
 
     with target, database, tvm.transform.PassContext(opt_level=3):
-        mod = relax.transform.MetaScheduleApplyDatabase()(fuse(model.mod))
+        mod = relax.transform.MetaScheduleApplyDatabase()(fuse(model.mod, model.prepack))
     funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
     done = sum(bool(f.attrs and f.attrs.get("tirx.is_scheduled", False)) for f in funcs)
     return done, len(funcs)

@@ -33,7 +33,7 @@ from .frontend import load_model
 from .measure import VMRunner, time_against_reference, time_side_by_side
 from .provenance import provenance
 from .target import num_cores
-from .tune import extract, meta_fast_math, read_meta, trials_per_iter, tune
+from .tune import extract, meta_fast_math, meta_prepack, read_meta, trials_per_iter, tune
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -186,7 +186,8 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
     if done.exists():
         return json.loads(done.read_text())
     meta = read_meta(seed_dir / arms[0])  # prepared as the arms were (a library may be rebuilt)
-    model = load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta))
+    model = load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta),
+                       prepack=meta_prepack(meta))
     runners = {}
     for arm in arms:
         library = seed_dir / arm / LIBRARY_FILE

@@ -39,6 +39,7 @@ class Model:
     source: str = ""
     extras: dict = field(default_factory=dict)
     fast_math: bool = True  # how ``mod`` was prepared (``prepare``)
+    prepack: bool = False  # weights in a layout each kernel's schedule picks (``fuse``)
 
 
 def parse_shapes(items: list[str] | None) -> dict[str, list[int]]:
@@ -77,11 +78,19 @@ def prepare(mod, fast_math: bool = True):
     return relax.transform.FastMathTransform()(mod) if fast_math else mod
 
 
-def fuse(mod):
-    """Legalize and fuse a prepared module, the form ``extract_tasks`` needs."""
+def fuse(mod, prepack: bool = False):
+    """Legalize and fuse a prepared module, the form ``extract_tasks`` needs.
+
+    With ``prepack``, every kernel input that is a constant (the weights of an ONNX model) is
+    marked layout-free (``AttachAttrLayoutFreeBuffers``): each task's schedule may then read
+    its weights in a layout of its own choosing, rewritten once when the model is compiled
+    (``fisched.compile``), as TVM's ``static_shape_tuning_pipeline(cpu_weight_prepack=True)``
+    does. The marks change the tasks, so tuning and compiling must agree on them.
+    """
     from tvm import relax
 
-    return relax.get_pipeline("zero")(mod)
+    mod = relax.get_pipeline("zero")(mod)
+    return relax.transform.AttachAttrLayoutFreeBuffers()(mod) if prepack else mod
 
 
 def _onnx_reference(model_bytes: bytes, threads: int | None) -> Reference:
@@ -175,12 +184,20 @@ def model_name(spec: str) -> str:
 
 
 def load_model(spec: str, input_shapes: list[str] | None = None,
-               threads: int | None = None, fast_math: bool = True) -> Model:
+               threads: int | None = None, fast_math: bool = True,
+               prepack: bool = False) -> Model:
     """Load a zoo name, an ``.onnx`` path or a ``package.module:factory`` torch spec.
 
     ``threads`` sets the reference framework's thread count so comparisons are like for like;
-    ``fast_math`` as in ``prepare``.
+    ``fast_math`` as in ``prepare``; ``prepack`` as in ``fuse``.
     """
+    model = _load(spec, input_shapes, threads, fast_math)
+    model.prepack = prepack
+    return model
+
+
+def _load(spec: str, input_shapes: list[str] | None, threads: int | None,
+          fast_math: bool) -> Model:
     shapes = parse_shapes(input_shapes)
     if spec in ZOO:
         return _from_onnx(spec, ZOO[spec](), shapes, f"zoo:{spec}", threads, fast_math)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -38,7 +38,7 @@ def provenance(target=None) -> dict:
         "fisched": __version__,
         "tvm": tvm.__version__,
         "target": str(target) if target is not None else None,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "command": " ".join(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git": _git_revision(),

@@ -64,3 +64,26 @@ def describe(target) -> str:
     """A short human description, e.g. ``llvm znver3, 2 cores``."""
     mcpu = target.attrs.get("mcpu", "generic")
     return f"{target.kind.name} {mcpu}, {num_cores(target)} cores"
+
+
+_ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+              "avx_vnni", "amx_tile", "neon", "asimd", "sve")
+
+
+def host_info() -> dict:
+    """What a results file records of the machine it was measured on: LLVM's name for the CPU,
+    the CPU model, physical cores and the vector ISA flags the kernel reports."""
+    from .provenance import cpu_model
+
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {"llvm_cpu": host_cpu(), "model": cpu_model(),
+            "cores": psutil.cpu_count(logical=False) or psutil.cpu_count(),
+            "isa": [f for f in _ISA_FLAGS if f in flags]}

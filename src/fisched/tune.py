@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import intrinsics_only_if_needed, make_builder, make_runner
+from .build import intrinsics_for, make_builder, make_runner
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model, fuse
@@ -25,6 +25,11 @@ from .target import describe, num_cores
 
 META_FILE = "fisched.json"
 POPULATION_ENV = "FISCHED_SEARCH_POPULATION"
+DEFAULT_POPULATION = 128
+"""The evolutionary search's population per task unless told otherwise (MetaSchedule: 512).
+Chosen by ``benchmarks/throughput.py --sweep`` (results/population.md): on resnet18, 128 trials,
+512 bought no better end-to-end estimate than 128 or 256 at 2.5x and 1.7x the trials per hour,
+and 64 was clearly worse."""
 log = logging.getLogger("fisched")
 
 
@@ -53,7 +58,7 @@ def extract(model: Model, target) -> list[Task]:
     """The model's tuning tasks (legalize, fuse, then MetaSchedule's extractor)."""
     from tvm.s_tir import meta_schedule as ms
 
-    extracted = ms.relax_integration.extract_tasks(fuse(model.mod), target)
+    extracted = ms.relax_integration.extract_tasks(fuse(model.mod, model.prepack), target)
     tasks = []
     for t in extracted:
         try:
@@ -89,6 +94,11 @@ def check_meta(workdir: Path, model: Model, target) -> dict:
     if meta.get("target") != str(target):
         raise FischedError(f"workdir {workdir} was tuned for target {meta.get('target')}, "
                            f"not {target}; use another --workdir")
+    if meta_prepack(meta) != model.prepack:
+        raise FischedError(f"workdir {workdir} was tuned with weights "
+                           f"{'prepacked' if meta_prepack(meta) else 'as-is'} (its tasks differ): "
+                           + ("drop --prepack" if model.prepack else "pass --prepack") +
+                           " or use another --workdir")
     if meta_fast_math(meta) != model.fast_math:
         raise FischedError(f"workdir {workdir} was tuned with {meta.get('math', 'exact')} math "
                            "(its tasks differ): " + ("pass --exact-math" if model.fast_math else
@@ -103,9 +113,16 @@ def meta_fast_math(meta: dict) -> bool:
     return meta.get("math", "exact") == "fast"
 
 
+def meta_prepack(meta: dict) -> bool:
+    """Whether a workdir's tasks have layout-free weights (``frontend.fuse``); workdirs from
+    before fisched recorded it do not."""
+    return meta.get("weights", "as-is") == "prepacked"
+
+
 def write_meta(workdir: Path, model: Model, target, **settings) -> None:
     meta = {"model": model.name, "source": model.source, "target": str(target),
             "math": "fast" if model.fast_math else "exact",
+            "weights": "prepacked" if model.prepack else "as-is",
             "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in model.inputs.items()},
             **settings, "provenance": provenance(target)}
     tmp = workdir / (META_FILE + ".tmp")
@@ -130,7 +147,8 @@ def load_tuned_model(spec: str, workdir: str | Path):
     meta = read_meta(workdir)
     target = make_target(meta["target"])
     os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))
-    return load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta)), target
+    return load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta),
+                      prepack=meta_prepack(meta)), target
 
 
 def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool):
@@ -140,13 +158,27 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
 
     @derived_object
     class Progress(ms.measure_callback.PyMeasureCallback):
-        """Progress bar: trials done/total, end-to-end estimate from the best per task, time."""
+        """Progress bar: phase, trials done/total, end-to-end estimate from the best per task
+        (weight x best latency, summed over the tasks measured so far), failures."""
 
         def __init__(self) -> None:
             self.bar = tqdm(total=total, initial=min(done, total), unit="trial", disable=not show,
                             dynamic_ncols=True, desc="tuning")
             self.failed = 0
             self.measured = 0
+            self.phase = "starting"
+            self._show()
+
+        def searching(self, task_id: int) -> None:
+            """Called by the task scheduler when it starts searching ``task_id``."""
+            self.phase = f"task {task_id + 1}/{len(tasks)} {tasks[task_id].name}"
+            self._show()
+
+        def _show(self) -> None:
+            tuned = sum(b is not None for b in best)
+            est = sum(t.weight * b for t, b in zip(tasks, best) if b is not None) * 1e3
+            self.bar.set_postfix_str(f"{self.phase}; est {est:.2f} ms ({tuned}/{len(tasks)} "
+                                     f"tasks), {self.failed} failed")
 
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results,
                   runner_results) -> None:
@@ -160,20 +192,111 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
                     best[task_id] = secs
             self.measured += len(runner_results)
             self.bar.update(len(runner_results))
-            tuned = sum(b is not None for b in best)
-            est = sum(t.weight * b for t, b in zip(tasks, best) if b is not None) * 1e3
-            self.bar.set_postfix_str(f"est {est:.2f} ms ({tuned}/{len(tasks)} tasks), "
-                                     f"{self.failed} failed")
+            self._show()
 
     return Progress()
+
+
+def _make_task_scheduler_class():
+    """``JoinEachBatch``, defined on first use (MetaSchedule is imported lazily)."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    @derived_object
+    class JoinEachBatch(ms.task_scheduler.PyTaskScheduler):
+        """MetaSchedule's ``GradientBased`` task scheduler, joining each batch as it is sent.
+
+        The stock scheduler joins the first round's batches only after every task has been
+        searched and built, so no record reaches the database (and no progress shows) for the
+        whole first round, and a kill in it loses the round. This one joins the task it sent last
+        before picking the next, so each batch's records (MeasureCallbacks: database, cost
+        model, progress) land before the next search starts. The pick is GradientBased's: one
+        round robin, then the task with the largest weighted gradient of its best latency
+        (``alpha``, ``window_size`` as in MetaSchedule; ties drawn at random). Joining at once
+        also keeps the runner's timing off the cores the next search uses.
+        """
+
+        def __init__(self, alpha: float = 0.2, window_size: int = 3, seed: int | None = None,
+                     on_pick=None) -> None:
+            import random
+
+            self.alpha = alpha
+            self.window_size = window_size
+            self.rng = random.Random(seed)
+            self.on_pick = on_pick
+            self._round_robin = 0
+            self._latencies: list[list[float]] = []  # ms per trial of this run, 1e9 if failed
+            self._history: list[list[float]] = []  # best-so-far after each join
+
+        def _join(self, task_id: int) -> None:
+            results = self._outer().join_running_task(task_id)
+            for res in results:
+                secs = [float(x) for x in res.run_secs] if res.run_secs else []
+                ok = res.error_msg is None and secs
+                self._latencies[task_id].append(sorted(secs)[len(secs) // 2] * 1e3 if ok
+                                                else 1e9)
+            if self._latencies[task_id]:
+                self._history[task_id].append(min(self._latencies[task_id]))
+
+        def _gradient(self, task_id: int, weight: float) -> float:
+            hist, w = self._history[task_id], self.window_size
+            if not hist or hist[-1] >= 1e9:
+                return -1e9  # no valid measurement yet: MetaSchedule skips such tasks too
+            best, n = hist[-1], len(hist)
+            g1 = (hist[n - 1 - w] - best) / w if n >= 1 + w else 0.0
+            g2 = best / n
+            return (self.alpha * g1 + (1 - self.alpha) * g2) * weight
+
+        def next_task_id(self) -> int:
+            records = self._outer().tasks_
+            n = len(records)
+            if not self._history:
+                self._latencies = [[] for _ in range(n)]
+                self._history = [[] for _ in range(n)]
+            for i, rec in enumerate(records):
+                if rec.runner_futures is not None:
+                    self._join(i)
+            if self._round_robin < n:
+                task_id = self._round_robin
+                self._round_robin += 1
+            else:
+                alive = [i for i, rec in enumerate(records) if not rec.is_terminated]
+                if not alive:
+                    return -1
+                grads = [self._gradient(i, float(records[i].task_weight)) for i in alive]
+                if max(grads) == min(grads):
+                    task_id = alive[self.rng.randrange(len(alive))]
+                else:
+                    task_id = alive[grads.index(max(grads))]
+            if self.on_pick is not None:
+                self.on_pick(task_id)
+            return task_id
+
+    return JoinEachBatch
+
+
+_TASK_SCHEDULER = None
+
+
+def make_task_scheduler(seed: int | None, on_pick=None):
+    """fisched's task scheduler (``JoinEachBatch``); ``on_pick(task_id)`` hears each pick."""
+    global _TASK_SCHEDULER
+    if _TASK_SCHEDULER is None:
+        _TASK_SCHEDULER = _make_task_scheduler_class()
+    return _TASK_SCHEDULER(seed=seed, on_pick=on_pick)
 
 
 def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str = "xgb",
          seed: int | None = 0, num_trials_per_iter: int | None = None, progress: bool = True,
          rpc_tracker: str | None = None, rpc_key: str | None = None,
          cost_model_obj=None, strategy: str = "evolutionary",
-         callbacks: tuple = ()) -> TuneResult:
-    """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks."""
+         callbacks: tuple = (), population: int | None = None, builder=None,
+         task_scheduler=None) -> TuneResult:
+    """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks.
+
+    ``population`` is the evolutionary search's per task (``search_strategy``); ``builder`` and
+    ``task_scheduler`` replace fisched's (benchmarks pass MetaSchedule's stock ones).
+    """
     if trials <= 0:
         raise FischedError(f"--trials must be positive, got {trials}")
     workdir = Path(workdir)
@@ -185,7 +308,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
     best = [best_seconds(r) for r in existing]
-    write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed)
+    write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
+               population=resolve_population(population))
     remaining = trials - done
     cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
@@ -202,7 +326,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     start = time.time()
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
-                         callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key)
+                         callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
+                         builder=builder, task_scheduler=task_scheduler, population=population)
     callback.bar.close()
     return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
                       profile, set_aside)
@@ -215,33 +340,49 @@ def _quiet_console(level: int) -> None:
             handler.setLevel(level)
 
 
-def search_strategy(strategy):
-    """MetaSchedule's search strategy ``strategy`` (a name or an object), with the evolutionary
-    search's population (MetaSchedule's default 512 per task) taken from $FISCHED_SEARCH_POPULATION
-    when that is set. Each search round mutates the whole population several times, which is most
-    of a short tuning run's time; the test suite sets 64 so that its tiny tunes take seconds.
-    """
-    value = os.environ.get(POPULATION_ENV)
-    if strategy != "evolutionary" or not value:
-        return strategy
+def resolve_population(population: int | None = None) -> int:
+    """The evolutionary population a search gets: ``population``, else $FISCHED_SEARCH_POPULATION,
+    else ``DEFAULT_POPULATION``; a clear error for values below 2."""
+    value = population if population is not None else os.environ.get(POPULATION_ENV)
+    if value in (None, ""):
+        return DEFAULT_POPULATION
     try:
-        population = int(value)
+        size = int(value)
     except ValueError:
-        population = 0
-    if population < 2:
-        raise FischedError(f"${POPULATION_ENV} must be an integer of at least 2, got {value!r}")
+        size = 0
+    if size < 2:
+        where = "--population" if population is not None else f"${POPULATION_ENV}"
+        raise FischedError(f"{where} must be an integer of at least 2, got {value!r}")
+    return size
+
+
+def search_strategy(strategy, population: int | None = None):
+    """MetaSchedule's search strategy ``strategy`` (a name or an object); for the evolutionary
+    search, with ``population`` candidates per task, else $FISCHED_SEARCH_POPULATION when that
+    is set (the test suite sets 64 so that its tiny tunes take seconds), else
+    ``DEFAULT_POPULATION``. Each search round samples and mutates the whole population four
+    times, which was 80% of a short tuning run's time at MetaSchedule's 512. The random samples
+    each round must hold (``init_min_unmeasured``, 50 of 512) shrink with the population.
+    """
+    if strategy != "evolutionary":
+        return strategy
+    size = resolve_population(population)
     from tvm.s_tir import meta_schedule as ms
 
-    log.info("evolutionary search population %d (from $%s)", population, POPULATION_ENV)
+    log.info("evolutionary search population %d", size)
     return ms.search_strategy.EvolutionarySearch(
-        population_size=population, init_min_unmeasured=min(50, population))
+        population_size=size, init_min_unmeasured=max(2, min(50, size * 50 // 512)))
 
 
 def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials: int,
                per_iter: int, strategy: str, cost_model, seed: int | None, callbacks: list,
                max_trials_per_task: int | None = None, rpc_tracker: str | None = None,
-               rpc_key: str | None = None, builder=None, runner=None) -> dict[str, float]:
+               rpc_key: str | None = None, builder=None, runner=None,
+               task_scheduler=None, population: int | None = None) -> dict[str, float]:
     """One MetaSchedule ``tune_tasks`` call over ``tasks``, committing into ``database``.
+
+    ``builder``, ``runner`` and ``task_scheduler`` default to fisched's (``make_builder``,
+    ``make_runner``, ``make_task_scheduler``); a builder made here is closed on return.
 
     Returns MetaSchedule's profiler totals (seconds per phase: search, build, run, cost model).
     """
@@ -255,25 +396,37 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
         ms_logger.removeHandler(handler)
     loggers = ms.logging.get_loggers_from_work_dir(str(workdir), [t.name for t in tasks])
     _quiet_console(logging.INFO if log.isEnabledFor(logging.INFO) else logging.WARNING)
-    chosen = search_strategy(strategy)  # each context's clone() copies it
-    with intrinsics_only_if_needed(target):
+    chosen = search_strategy(strategy, population)  # each context's clone() copies it
+    with intrinsics_for(target):
         contexts = [
             ms.TuneContext(mod=t.mod, target=target, space_generator="post-order-apply",
                            search_strategy=chosen, task_name=t.name, logger=lg, rand_state=rs,
                            num_threads=cores).clone()
             for t, lg, rs in zip(tasks, loggers, ms.utils.fork_seed(seed, n=len(tasks)))
         ]
-    with ms.Profiler() as profiler:
-        ms.tune_tasks(
-            tasks=contexts, task_weights=[t.weight for t in tasks], work_dir=str(workdir),
-            max_trials_global=max_trials, max_trials_per_task=max_trials_per_task,
-            num_trials_per_iter=per_iter, builder=builder or make_builder(cores),
-            runner=runner or make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key),
-            database=database, cost_model=cost_model,
-            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
-                               *callbacks],
-            task_scheduler=ms.task_scheduler.GradientBased(seed=seed if seed is not None else -1),
-        )
+    own_builder = builder is None
+    builder = builder or make_builder(cores)
+    listeners = [c for c in callbacks if hasattr(c, "searching")]
+
+    def on_pick(task_id: int) -> None:
+        for listener in listeners:
+            listener.searching(task_id)
+
+    try:
+        with ms.Profiler() as profiler:
+            ms.tune_tasks(
+                tasks=contexts, task_weights=[t.weight for t in tasks], work_dir=str(workdir),
+                max_trials_global=max_trials, max_trials_per_task=max_trials_per_task,
+                num_trials_per_iter=per_iter, builder=builder,
+                runner=runner or make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key),
+                database=database, cost_model=cost_model,
+                measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
+                                   *callbacks],
+                task_scheduler=task_scheduler or make_task_scheduler(seed, on_pick),
+            )
+    finally:
+        if own_builder:
+            builder.close()
     return {k: float(v) for k, v in profiler.get().items()}
 
 
