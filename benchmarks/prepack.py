@@ -28,8 +28,11 @@ ARMS = {"old": [], "new": ["--prepack"]}
 
 
 def tuned(workdir: Path, trials: int) -> bool:
-    report = workdir / "report.json"
-    return report.exists() and json.loads(report.read_text())["records"] >= trials
+    """Whether ``workdir`` holds a finished tune of exactly this budget (and its library)."""
+    report, meta = workdir / "report.json", workdir / "fisched.json"
+    return (report.exists() and meta.exists() and (workdir / "model.so").exists()
+            and json.loads(meta.read_text()).get("trials") == trials
+            and json.loads(report.read_text())["records"] >= trials)
 
 
 def main() -> None:
@@ -42,14 +45,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE
-    from fisched.measure import VMRunner, time_side_by_side
+    from fisched.measure import VMRunner, max_relative_error, time_side_by_side
     from fisched.target import host_info
     from fisched.tune import load_tuned_model
 
     out = Path(args.out)
     data = json.loads(out.read_text()) if out.exists() else {}
-    data["host_cpu"] = host_info()["llvm_cpu"]
-    data["host"] = host_info()
+    data["host_cpu"] = host_info()["llvm_cpu"]  # this run's; each model's entry has its own
     for k, model_name in enumerate(args.models):
         arms = list(ARMS.items())
         if k % 2:
@@ -63,18 +65,23 @@ def main() -> None:
                        *flags]
                 print(" ".join(cmd), flush=True)
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            seconds[arm] = json.loads((wd / "report.json").read_text())["this_run"]["seconds"]
+            run = json.loads((wd / "report.json").read_text())["this_run"]
+            # a resumed arm's last run is only part of its tuning time
+            seconds[arm] = run["seconds"] if run["trials_before"] == 0 else None
         dirs = {arm: Path(args.runs) / model_name / f"seed{args.seed}" / arm for arm in ARMS}
         model, _target = load_tuned_model(model_name, dirs["old"])
-        latency, _err = time_side_by_side(
-            model, {arm: VMRunner(str(dirs[arm] / LIBRARY_FILE)) for arm in ARMS}, BUDGET_S)
+        runners = {arm: VMRunner(str(dirs[arm] / LIBRARY_FILE)) for arm in ARMS}
+        expected = model.reference.run(model.inputs)
+        errors = {arm: max_relative_error(runners[arm](model.inputs), expected) for arm in ARMS}
+        latency, _err = time_side_by_side(model, runners, BUDGET_S)
         ref = model.reference.name
         data[model_name] = {"trials": args.trials, "seed": args.seed,
                             "new_ms": latency["new"]["median_ms"],
                             "old_ms": latency["old"]["median_ms"],
                             "ratio": latency["new"]["median_ms"] / latency["old"]["median_ms"],
                             "reference": ref, "reference_ms": latency[ref]["median_ms"],
-                            "tune_seconds": seconds, "latency": latency}
+                            "tune_seconds": seconds, "max_relative_error": errors,
+                            "host": host_info(), "latency": latency}
         print(f"{model_name}: prepacked {data[model_name]['new_ms']:.2f} ms, as-is "
               f"{data[model_name]['old_ms']:.2f} ms, {ref} {data[model_name]['reference_ms']:.2f}"
               " ms", flush=True)
@@ -84,17 +91,20 @@ def main() -> None:
 
 
 def markdown(data: dict) -> str:
-    host = data["host"]
-    lines = [f"Host `{host['llvm_cpu']}` ({host['cores']} cores), `benchmarks/prepack.py`; "
-             "median of rotating rounds, 20 s each", "",
-             "| model | trials | as-is ms | prepacked ms | prepacked/as-is | reference ms | "
-             "prepacked/reference |", "|---|---|---|---|---|---|---|"]
+    lines = ["`benchmarks/prepack.py`; median of rotating rounds, 20 s each; max relative "
+             "error of both libraries against the reference", "",
+             "| model | host | trials | as-is ms | prepacked ms | prepacked/as-is | reference ms "
+             "| prepacked/reference | error (as-is, prepacked) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in data.items():
         if not isinstance(row, dict) or "ratio" not in row:
             continue
-        lines.append(f"| {name} | {row['trials']} | {row['old_ms']:.2f} | {row['new_ms']:.2f} | "
-                     f"{row['ratio']:.2f} | {row['reference_ms']:.2f} ({row['reference']}) | "
-                     f"{row['new_ms'] / row['reference_ms']:.2f} |")
+        err = row["max_relative_error"]
+        lines.append(f"| {name} | {row['host']['llvm_cpu']} | {row['trials']} | "
+                     f"{row['old_ms']:.2f} | {row['new_ms']:.2f} | {row['ratio']:.2f} | "
+                     f"{row['reference_ms']:.2f} ({row['reference']}) | "
+                     f"{row['new_ms'] / row['reference_ms']:.2f} | "
+                     f"{err['old']:.1e}, {err['new']:.1e} |")
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,7 @@ def run_arm(model_spec: str, workdir: Path, trials: int, seed: int, stock: bool,
     from fisched.frontend import load_model
     from fisched.records import open_database
     from fisched.target import make_target, num_cores
-    from fisched.tune import task_summary, tune
+    from fisched.tune import resolve_population, task_summary, tune
 
     target = make_target(None)
     model = load_model(model_spec, threads=num_cores(target))
@@ -63,11 +63,16 @@ def run_arm(model_spec: str, workdir: Path, trials: int, seed: int, stock: bool,
     seconds = time.time() - start
     rows = task_summary(result.tasks, open_database(workdir))
     measured = [r for r in rows if r["best_ms"] is not None]
-    return {"seconds": seconds, "trials": result.trials_measured,
-            "trials_per_hour": result.trials_measured / seconds * 3600,
-            "estimate_ms": sum(r["weight"] * r["best_ms"] for r in measured),
+    valid = result.trials_measured - result.failed
+    return {"seconds": seconds, "trials": result.trials_measured, "valid_trials": valid,
+            # a failed candidate is no measurement: count the ones that give a latency
+            "trials_per_hour": valid / seconds * 3600,
+            # only an arm that measured every task has an end-to-end estimate
+            "estimate_ms": (sum(r["weight"] * r["best_ms"] for r in measured)
+                            if len(measured) == len(rows) else None),
             "tasks_measured": len(measured), "tasks": len(rows), "failed": result.failed,
-            "population": population, "cost_model": cost_model, "stock": stock,
+            "population": resolve_population(population), "cost_model": cost_model,
+            "stock": stock, "budget": trials, "seed": seed,
             "profile_seconds": result.profile}
 
 
@@ -75,8 +80,10 @@ def _arm_in_subprocess(model: str, workdir: Path, trials: int, seed: int, stock:
                        population: int | None, cost_model: str) -> dict:
     out = workdir / ARM_FILE
     if out.exists():
-        return json.loads(out.read_text())
-    if workdir.exists():  # a cut run: its records were timed under other conditions
+        done = json.loads(out.read_text())
+        if (done.get("budget"), done.get("seed")) == (trials, seed):
+            return done
+    if workdir.exists():  # a cut run, or another budget: its records do not count
         shutil.rmtree(workdir)
     cmd = [sys.executable, __file__, "--_arm", model, "--_workdir", str(workdir),
            "--trials", str(trials), "--seed", str(seed), "--cost-models", cost_model]
@@ -100,7 +107,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default: results/throughput.json, or "
                     "results/population.json with --sweep")
     ap.add_argument("--runs", default="runs/throughput", help="where the arms' workdirs go")
-    ap.add_argument("--fresh", action="store_true", help="rerun arms already measured")
+    ap.add_argument("--fresh", action="store_true",
+                    help="rerun the arms this command names, even if measured")
     ap.add_argument("--_arm", help=argparse.SUPPRESS)
     ap.add_argument("--_workdir", help=argparse.SUPPRESS)
     ap.add_argument("--_stock", action="store_true", help=argparse.SUPPRESS)
@@ -127,8 +135,6 @@ def main() -> None:
                             "results/throughput.json"))
     host = host_info()
     runs = Path(args.runs)
-    if args.fresh and runs.exists():
-        shutil.rmtree(runs)
     entries = {}
     for k, model in enumerate(args.models):
         if args.sweep:
@@ -140,17 +146,20 @@ def main() -> None:
             arms.reverse()
         results = {}
         for name, stock, population, cm in arms:
+            arm_dir = runs / model / f"seed{args.seed}" / name
+            if args.fresh and (arm_dir / ARM_FILE).exists():
+                (arm_dir / ARM_FILE).unlink()
             results[name] = _arm_in_subprocess(model, runs / model / f"seed{args.seed}" / name,
                                                args.trials, args.seed, stock, population, cm)
             print(f"{model} {name}: {results[name]['trials_per_hour']:.0f} trials/h, "
-                  f"estimate {results[name]['estimate_ms']:.2f} ms", flush=True)
-        entry = {"model": model, "trials": args.trials, "seed": args.seed,
+                  f"estimate {results[name]['estimate_ms']} ms", flush=True)
+        entry = {"model": model, "trials": args.trials, "seed": args.seed, "host": host,
                  "arms": {n: results[n] for n, *_ in sorted(arms)}}
         if not args.sweep:
-            entry["ratio"] = (results["fisched"]["trials_per_hour"] /
-                              results["stock"]["trials_per_hour"])
-            entry["estimate_ratio"] = (results["fisched"]["estimate_ms"] /
-                                       results["stock"]["estimate_ms"])
+            st, fi = results["stock"], results["fisched"]
+            entry["ratio"] = fi["trials_per_hour"] / st["trials_per_hour"]
+            entry["estimate_ratio"] = (fi["estimate_ms"] / st["estimate_ms"]
+                                       if fi["estimate_ms"] and st["estimate_ms"] else None)
         entries[model] = entry
         first = entries[args.models[0]]
         data = {"host_cpu": host["llvm_cpu"], "host": host, **first, "models": entries,
@@ -161,12 +170,17 @@ def main() -> None:
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def markdown(data: dict, sweep: bool) -> str:
     """The results as the table README.md shows (benchmarks/readme_tables.py copies it)."""
     host = data["host"]
     lines = [f"Host `{host['llvm_cpu']}` ({host['model']}, {host['cores']} cores; "
-             f"{', '.join(host['isa'])}), {data['trials']} trials, seed {data['seed']}, "
-             "stock XGBModel in every arm; `" + data["command"] + "`", ""]
+             f"{', '.join(host['isa'])}), {data['trials']} trials, seed {data['seed']}; "
+             + ("fisched's builder and scheduler in every arm" if sweep else
+                "stock XGBModel in both arms") + "; `" + data["command"] + "`", ""]
     if sweep:
         lines += ["| model | cost model | population | seconds | trials/h | estimate ms |",
                   "|---|---|---|---|---|---|"]
@@ -175,17 +189,17 @@ def markdown(data: dict, sweep: bool) -> str:
                               key=lambda a: (a["cost_model"], a["population"])):
                 lines.append(f"| {model} | {arm['cost_model']} | {arm['population']} | "
                              f"{arm['seconds']:.0f} | {arm['trials_per_hour']:.0f} | "
-                             f"{arm['estimate_ms']:.2f} |")
+                             f"{_ms(arm['estimate_ms'])} |")
     else:
-        lines += ["| model | stock s | fisched s | stock trials/h | fisched trials/h | "
+        lines += ["| model | stock s | fisched s | stock valid trials/h | fisched valid trials/h | "
                   "ratio | stock estimate ms | fisched estimate ms | failed (stock, fisched) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for model, entry in data["models"].items():
             st, fi = entry["arms"]["stock"], entry["arms"]["fisched"]
             lines.append(f"| {model} | {st['seconds']:.0f} | {fi['seconds']:.0f} | "
                          f"{st['trials_per_hour']:.0f} | {fi['trials_per_hour']:.0f} | "
-                         f"{entry['ratio']:.2f}x | {st['estimate_ms']:.2f} | "
-                         f"{fi['estimate_ms']:.2f} | {st['failed']}, {fi['failed']} |")
+                         f"{entry['ratio']:.2f}x | {_ms(st['estimate_ms'])} | "
+                         f"{_ms(fi['estimate_ms'])} | {st['failed']}, {fi['failed']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,7 @@ import again. Two fixes here:
 
 - ``fast_build`` never imports the intrinsics for CPU (``llvm``) targets: a tensorized block's
   body is already inlined into the TIR the builder receives, so lowering never looks one up
-  (``tests/test_build.py`` builds a VNNI/AVX-512-tensorized int8 matmul that way).
+  (``tests/test_build.py`` builds the AVX-512 rule set's candidates in a worker that way).
 - ``PersistentBuilder`` keeps its worker processes alive across batches (MetaSchedule's
   ``PyBuilder`` interface), so a worker pays the ``import tvm`` once per tuning run.
 
@@ -32,8 +32,6 @@ import tempfile
 import types
 from contextlib import contextmanager
 
-# Target kinds whose MetaSchedule rules may emit tensor intrinsics of any family.
-_GPU_KINDS = {"cuda", "rocm", "vulkan", "metal", "opencl", "hexagon"}
 _X86_ARCHS = ("x86_64", "amd64", "i386", "i686")
 _INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
 _PLACEHOLDER_DOC = "placeholder: only the target family's tensor intrinsics are loaded"
@@ -57,33 +55,6 @@ def intrinsic_family(target) -> str | None:
     if arch.startswith("riscv"):
         return "riscv_cpu"
     return None
-
-
-def target_tensorizes(target) -> bool:
-    """Whether MetaSchedule's default rules for ``target`` may use tensor intrinsics.
-
-    Mirrors the rule-set choice in MetaSchedule's ``GetRuleKindFromTarget``: an ``llvm`` target
-    gets the plain "llvm" rules only on x86 without VNNI (avx512vnni/avxvnni) and without
-    avx512f+avx512bw; x86 with those gets the "vnni"/"avx512" rules, and ARM (asimd/dotprod) or
-    RISC-V (vector) targets get intrinsic rule sets as well, so every non-x86 CPU counts as
-    tensorizing here. When in doubt, this says yes.
-    """
-    if target.kind.name in _GPU_KINDS:
-        return True
-    if target.kind.name != "llvm":
-        return False
-    from tvm.target import codegen
-
-    if intrinsic_family(target) != "x86":
-        return True
-
-    def has(feature: str) -> bool:
-        return bool(codegen.llvm_cpu_has_features([feature], target))
-
-    try:
-        return has("avx512vnni") or has("avxvnni") or (has("avx512f") and has("avx512bw"))
-    except Exception:  # unknown feature names on this LLVM: be safe
-        return True
 
 
 def fast_build(mod, target, _params):
@@ -213,8 +184,11 @@ def _make_persistent_builder_class():
 
         def build(self, build_inputs):
             if self._pool is None:
+                # MetaSchedule restarts LocalBuilder's pool every batch for a memory leak in
+                # long-lived popen workers; a worker here is replaced after MAX_USES builds
                 self._pool = PopenPoolExecutor(max_workers=self.max_workers,
-                                               timeout=self.timeout_sec)
+                                               timeout=self.timeout_sec,
+                                               maximum_process_uses=MAX_USES)
             args = [(self.f_build, b.mod, b.target) for b in build_inputs]
             results = []
             for res in self._pool.map_with_error_catching(lambda a: _build_and_export(*a), args):
@@ -238,6 +212,7 @@ def _make_persistent_builder_class():
 
 
 _PERSISTENT_BUILDER = None
+MAX_USES = 256  # builds per worker process before it is replaced (one ``import tvm`` each)
 
 
 def make_builder(workers: int, timeout_sec: float = 30.0, f_build=None):

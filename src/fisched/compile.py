@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import FischedError
 from .frontend import Model
 from .records import open_database
 
@@ -13,33 +14,39 @@ LIBRARY_FILE = "model.so"
 def compile_with_database(model: Model, target, database):
     """A Relax VM executable in which every task found in ``database`` uses its best schedule.
 
-    The pipeline is MetaSchedule's ``compile_relax`` for CPUs: fuse exactly as task extraction
-    did (``frontend.fuse``, so the database's workloads match), apply the database, lower. With
-    ``model.prepack``, the weight layouts the schedules chose are then split out of the kernels
-    (``SplitLayoutRewritePreproc``) and folded into the constants at compile time
-    (``FoldConstant``), so the library keeps its calling convention (inputs in, output out).
+    For CPUs this is MetaSchedule's ``compile_relax`` pipeline with the fusion step taken from
+    ``frontend.fuse``, exactly as task extraction fused (so the database's workloads match):
+    dispatch, fuse, apply the database, lower. With ``model.prepack``, the weight layouts the
+    schedules chose are then split out of the kernels (``SplitLayoutRewritePreproc``) and folded
+    into the constants at compile time (``FoldConstant``), so the library keeps its calling
+    convention (inputs in, output out). Other targets go through ``compile_relax`` itself.
     """
     import tvm
     from tvm import relax
-    from tvm.relax import pipeline as rp
+    from tvm.s_tir import meta_schedule as ms
 
+    from .build import intrinsics_for
     from .frontend import fuse
 
-    dispatch = rp.library_dispatch_passes(target)  # sort, scan, sampling: as compile_relax
+    if target.kind.name != "llvm":
+        if model.prepack:
+            raise FischedError("--prepack is implemented for CPU (llvm) targets only")
+        return ms.relax_integration.compile_relax(database, model.mod, target, params=None)
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(mod, _ctx):
-        mod = tvm.transform.Sequential(dispatch)(mod)
+        mod = tvm.transform.Sequential(cpu.library_dispatch_passes(target))(mod)
         mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(
             fuse(mod, model.prepack))
         if model.prepack:
             mod = tvm.transform.Sequential([relax.transform.SplitLayoutRewritePreproc(),
-                                            relax.transform.LiftTransformParams(),
                                             relax.transform.FoldConstant()])(mod)
-        return tvm.transform.Sequential(rp.dataflow_lower_passes(target) +
-                                        rp.finalize_passes(target))(mod)
+        return tvm.transform.Sequential(cpu.dataflow_lower_passes(target) +
+                                        cpu.finalize_passes(target))(mod)
 
-    with target, database, tvm.transform.PassContext(opt_level=3):
+    # replaying a record's trace may tensorize: its target family's intrinsics must be known
+    with intrinsics_for(target), target, database, tvm.transform.PassContext(opt_level=3):
         return relax.build(model.mod, target=target, relax_pipeline=pipeline)
 
 

@@ -87,10 +87,15 @@ def fuse(mod, prepack: bool = False):
     (``fisched.compile``), as TVM's ``static_shape_tuning_pipeline(cpu_weight_prepack=True)``
     does. The marks change the tasks, so tuning and compiling must agree on them.
     """
+    import tvm
     from tvm import relax
 
-    mod = relax.get_pipeline("zero")(mod)
-    return relax.transform.AttachAttrLayoutFreeBuffers()(mod) if prepack else mod
+    passes = [relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+              relax.transform.FoldConstant(), relax.transform.FuseOps(),
+              relax.transform.FuseTIR()]  # TVM's "zero" pipeline, minus its database step
+    if prepack:
+        passes.append(relax.transform.AttachAttrLayoutFreeBuffers())
+    return tvm.transform.Sequential(passes)(mod)
 
 
 def _onnx_reference(model_bytes: bytes, threads: int | None) -> Reference:

@@ -27,9 +27,11 @@ META_FILE = "fisched.json"
 POPULATION_ENV = "FISCHED_SEARCH_POPULATION"
 DEFAULT_POPULATION = 128
 """The evolutionary search's population per task unless told otherwise (MetaSchedule: 512).
-Chosen by ``benchmarks/throughput.py --sweep`` (results/population.md): on resnet18, 128 trials,
-512 bought no better end-to-end estimate than 128 or 256 at 2.5x and 1.7x the trials per hour,
-and 64 was clearly worse."""
+Chosen by ``benchmarks/throughput.py --sweep`` (results/population.md, resnet18, 128 trials, one
+seed, znver5): 512 bought no better end-to-end estimate than 128 with either cost model (stock
+XGBModel 43.9 vs 37.0 ms, fi 31.0 vs 29.2 ms) at 2.5-2.9x fewer trials per hour; 256 was
+within noise of 128 at 0.6-0.7x its rate; 64 was clearly worse with XGBModel (58.3 ms). Measured
+at 6 candidates per task per round; long runs measure up to 64 per round from this population."""
 log = logging.getLogger("fisched")
 
 
@@ -224,6 +226,7 @@ def _make_task_scheduler_class():
             self.window_size = window_size
             self.rng = random.Random(seed)
             self.on_pick = on_pick
+            self._run = None  # the first task record of the run being scheduled
             self._round_robin = 0
             self._latencies: list[list[float]] = []  # ms per trial of this run, 1e9 if failed
             self._history: list[list[float]] = []  # best-so-far after each join
@@ -250,7 +253,11 @@ def _make_task_scheduler_class():
         def next_task_id(self) -> int:
             records = self._outer().tasks_
             n = len(records)
-            if not self._history:
+            if self._run is None or not records[0].same_as(self._run):
+                # first call of a tuning run (``tune`` makes new task records each time, so an
+                # object reused for another run starts over)
+                self._run = records[0]
+                self._round_robin = 0
                 self._latencies = [[] for _ in range(n)]
                 self._history = [[] for _ in range(n)]
             for i, rec in enumerate(records):
@@ -301,13 +308,16 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         raise FischedError(f"--trials must be positive, got {trials}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    check_meta(workdir, model, target)
+    meta = check_meta(workdir, model, target)
     tasks = extract(model, target)
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
     best = [best_seconds(r) for r in existing]
+    if population is None and meta and done:
+        # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
+        population = meta.get("population", 512)
     write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
                population=resolve_population(population))
     remaining = trials - done
