@@ -200,3 +200,23 @@ def test_prepack_marks_the_weights_layout_free(target):
     names = marked(True)
     assert any("conv2d" in n for n in names) and any("matmul" in n for n in names), names
     assert marked(False) == []
+
+
+def test_pick_by_gradient_follows_metaschedule():
+    """GradientBased's rule: weight x (alpha x recent slope + (1 - alpha) x best / joins)."""
+    import random
+
+    from fisched.tune import pick_by_gradient
+
+    rng = random.Random(0)
+    # task 0 improves fast, task 1 has stalled: the slope term picks 0
+    hist = {0: [10.0, 8.0, 6.0, 4.0], 1: [5.0, 5.0, 5.0, 5.0]}
+    assert pick_by_gradient(hist, {0: 1.0, 1: 1.0}, 0.2, 3, rng) == 0
+    # the same histories with task 1 run 10x as often in the model: its latency term wins
+    assert pick_by_gradient(hist, {0: 1.0, 1: 10.0}, 0.2, 3, rng) == 1
+    # a task whose every candidate failed (1e9) is not picked while another has a time
+    assert pick_by_gradient({0: [1e9], 1: [3.0]}, {0: 100.0, 1: 1.0}, 0.2, 3, rng) == 1
+    # all equal: a random pick among them, each possible
+    picks = {pick_by_gradient({0: [2.0], 1: [2.0]}, {0: 1.0, 1: 1.0}, 0.2, 3, rng)
+             for _ in range(50)}
+    assert picks == {0, 1}

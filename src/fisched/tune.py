@@ -199,6 +199,26 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
     return Progress()
 
 
+def pick_by_gradient(history: dict[int, list[float]], weights: dict[int, float], alpha: float,
+                     window: int, rng) -> int:
+    """MetaSchedule's ``GradientBased`` choice among the tasks alive: the largest weighted
+    gradient of a task's best latency (``history``: best-so-far in ms after each of its joins,
+    1e9 while nothing ran), ``alpha`` x its slope over the last ``window`` joins plus
+    ``1 - alpha`` x best / joins; tasks without a valid time score -1e9; all equal: at random."""
+    grads = []
+    for task_id, hist in history.items():
+        if not hist or hist[-1] >= 1e9:
+            grads.append(-1e9)
+            continue
+        best, n = hist[-1], len(hist)
+        g1 = (hist[n - 1 - window] - best) / window if n >= 1 + window else 0.0
+        grads.append((alpha * g1 + (1 - alpha) * best / n) * weights[task_id])
+    ids = list(history)
+    if max(grads) == min(grads):
+        return ids[rng.randrange(len(ids))]
+    return ids[grads.index(max(grads))]
+
+
 def _make_task_scheduler_class():
     """``JoinEachBatch``, defined on first use (MetaSchedule is imported lazily)."""
     from tvm.ir.utils import derived_object
@@ -241,15 +261,6 @@ def _make_task_scheduler_class():
             if self._latencies[task_id]:
                 self._history[task_id].append(min(self._latencies[task_id]))
 
-        def _gradient(self, task_id: int, weight: float) -> float:
-            hist, w = self._history[task_id], self.window_size
-            if not hist or hist[-1] >= 1e9:
-                return -1e9  # no valid measurement yet: MetaSchedule skips such tasks too
-            best, n = hist[-1], len(hist)
-            g1 = (hist[n - 1 - w] - best) / w if n >= 1 + w else 0.0
-            g2 = best / n
-            return (self.alpha * g1 + (1 - self.alpha) * g2) * weight
-
         def next_task_id(self) -> int:
             records = self._outer().tasks_
             n = len(records)
@@ -270,11 +281,10 @@ def _make_task_scheduler_class():
                 alive = [i for i, rec in enumerate(records) if not rec.is_terminated]
                 if not alive:
                     return -1
-                grads = [self._gradient(i, float(records[i].task_weight)) for i in alive]
-                if max(grads) == min(grads):
-                    task_id = alive[self.rng.randrange(len(alive))]
-                else:
-                    task_id = alive[grads.index(max(grads))]
+                task_id = pick_by_gradient(
+                    {i: self._history[i] for i in alive},
+                    {i: float(records[i].task_weight) for i in alive},
+                    self.alpha, self.window_size, self.rng)
             if self.on_pick is not None:
                 self.on_pick(task_id)
             return task_id
