@@ -76,6 +76,21 @@ def run_arm(model_spec: str, workdir: Path, trials: int, seed: int, stock: bool,
             "profile_seconds": result.profile}
 
 
+def common_estimates(model_spec: str, workdirs: dict[str, Path]) -> dict:
+    """Sum of weight x best latency over the tasks every arm measured, per arm."""
+    from fisched.records import open_database
+    from fisched.tune import extract, load_tuned_model, task_summary
+
+    model, target = load_tuned_model(model_spec, next(iter(workdirs.values())))
+    tasks = extract(model, target)
+    rows = {name: task_summary(tasks, open_database(wd)) for name, wd in workdirs.items()}
+    both = [i for i in range(len(tasks)) if all(r[i]["best_ms"] is not None
+                                                for r in rows.values())]
+    est = {name: sum(r[i]["weight"] * r[i]["best_ms"] for i in both) for name, r in rows.items()}
+    return {"tasks_common": len(both), "estimate_common_ms": est,
+            "estimate_common_ratio": est["fisched"] / est["stock"]}
+
+
 def _arm_in_subprocess(model: str, workdir: Path, trials: int, seed: int, stock: bool,
                        population: int | None, cost_model: str) -> dict:
     out = workdir / ARM_FILE
@@ -160,6 +175,11 @@ def main() -> None:
             entry["ratio"] = fi["trials_per_hour"] / st["trials_per_hour"]
             entry["estimate_ratio"] = (fi["estimate_ms"] / st["estimate_ms"]
                                        if fi["estimate_ms"] and st["estimate_ms"] else None)
+            # an arm that left tasks without a valid schedule has no end-to-end estimate; the
+            # tasks both arms measured still compare
+            common = common_estimates(model, {n: runs / model / f"seed{args.seed}" / n
+                                              for n in ("stock", "fisched")})
+            entry.update(common)
         entries[model] = entry
         first = entries[args.models[0]]
         data = {"host_cpu": host["llvm_cpu"], "host": host, **first, "models": entries,
@@ -180,7 +200,9 @@ def markdown(data: dict, sweep: bool) -> str:
     lines = [f"Host `{host['llvm_cpu']}` ({host['model']}, {host['cores']} cores; "
              f"{', '.join(host['isa'])}), {data['trials']} trials, seed {data['seed']}; "
              + ("fisched's builder and scheduler in every arm" if sweep else
-                "stock XGBModel in both arms") + "; `" + data["command"] + "`", ""]
+                "stock XGBModel in both arms") + "; `" + data["command"] + "`", "",
+             "Valid trials: candidates that built and ran. Estimate: sum over tasks of weight x "
+             "best measured latency, `-` where some task got no valid schedule.", ""]
     if sweep:
         lines += ["| model | cost model | population | seconds | trials/h | estimate ms |",
                   "|---|---|---|---|---|---|"]
@@ -192,14 +214,17 @@ def markdown(data: dict, sweep: bool) -> str:
                              f"{_ms(arm['estimate_ms'])} |")
     else:
         lines += ["| model | stock s | fisched s | stock valid trials/h | fisched valid trials/h | "
-                  "ratio | stock estimate ms | fisched estimate ms | failed (stock, fisched) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "ratio | stock estimate ms | fisched estimate ms | tasks both measured: "
+                  "fisched/stock estimate | failed (stock, fisched) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for model, entry in data["models"].items():
             st, fi = entry["arms"]["stock"], entry["arms"]["fisched"]
             lines.append(f"| {model} | {st['seconds']:.0f} | {fi['seconds']:.0f} | "
                          f"{st['trials_per_hour']:.0f} | {fi['trials_per_hour']:.0f} | "
                          f"{entry['ratio']:.2f}x | {_ms(st['estimate_ms'])} | "
-                         f"{_ms(fi['estimate_ms'])} | {st['failed']}, {fi['failed']} |")
+                         f"{_ms(fi['estimate_ms'])} | {entry['estimate_common_ratio']:.2f} "
+                         f"({entry['tasks_common']}/{st['tasks']}) | "
+                         f"{st['failed']}, {fi['failed']} |")
     return "\n".join(lines) + "\n"
 
 

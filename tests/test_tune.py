@@ -220,3 +220,12 @@ def test_pick_by_gradient_follows_metaschedule():
     picks = {pick_by_gradient({0: [2.0], 1: [2.0]}, {0: 1.0, 1: 1.0}, 0.2, 3, rng)
              for _ in range(50)}
     assert picks == {0, 1}
+
+
+def test_cli_version_and_an_unknown_cost_model_fail_before_any_work(tmp_path):
+    res = _fisched("--version")
+    assert res.returncode == 0 and res.stdout.startswith("fisched ")
+    wd = tmp_path / "w"
+    res = _fisched("tune", "resnet18", "--cost-model", "bogus", "--workdir", str(wd))
+    assert res.returncode == 2 and "invalid choice: 'bogus'" in res.stderr
+    assert not wd.exists()  # nothing imported, nothing written

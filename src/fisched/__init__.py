@@ -13,7 +13,7 @@ _LAZY = {
     "make_target": "fisched.target",
     "tune": "fisched.tune",
     "compile_model": "fisched.compile",
-    "measure": "fisched.measure",
+    "time_against_reference": "fisched.measure",
 }
 
 

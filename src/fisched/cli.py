@@ -248,15 +248,19 @@ def cmd_experiment(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .cost_models import COST_MODELS
+
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fisched {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("tune", help="tune a model into a workdir (resumes if it exists)")
     _add_model_args(p)
     p.add_argument("--trials", type=int, default=256, help="total trial budget (default 256)")
-    p.add_argument("--cost-model", default="xgb",
-                   help="xgb (stock XGBModel), fi (FeatureImportanceModel) or random")
+    p.add_argument("--cost-model", default="xgb", choices=sorted(COST_MODELS),
+                   help="xgb (stock XGBModel, the default), fi (FeatureImportanceModel) or random")
     p.add_argument("--prior", default=None, metavar="DATASET|none",
                    help="fi only: dataset to warm-start from (default: the shipped one; "
                    "'none' starts cold)")
