@@ -168,12 +168,12 @@ def test_search_population_argument_environment_and_default(monkeypatch):
 
 
 def test_prepacked_weights_round_trip(tiny_onnx, tmp_path):
-    """--prepack: tasks with layout-free weights, a library whose kernels read them in the
-    tuned layout (folded in at compile time), the same calling convention and outputs as ONNX
-    Runtime; the workdir refuses a plain tune."""
+    """Prepacked by default on a CPU: tasks with layout-free weights, a library whose kernels
+    read them in the tuned layout (folded in at compile time), the same calling convention and
+    outputs as ONNX Runtime; the workdir refuses --no-prepack, and a plain tune of an as-is
+    workdir resumes as-is."""
     wd = tmp_path / "w"
-    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q",
-                   "--prepack")
+    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q")
     assert res.returncode == 0, res.stderr
     assert json.loads((wd / "fisched.json").read_text())["weights"] == "prepacked"
     done, total = (int(x) for x in res.stdout.split("(")[-1].split()[0].split("/"))
@@ -183,8 +183,16 @@ def test_prepacked_weights_round_trip(tiny_onnx, tmp_path):
     assert res.returncode == 0, res.stderr + res.stdout
     rows = json.loads((wd / "measure.json").read_text())
     assert rows["max_relative_error"]["tuned vs onnxruntime"] < 1e-4
-    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q")
+    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q",
+                   "--no-prepack")
     assert res.returncode != 0 and "weights prepacked" in res.stderr, res.stderr
+    plain = tmp_path / "plain"
+    res = _fisched("tune", str(tiny_onnx), "--trials", "4", "--workdir", str(plain), "-q",
+                   "--no-prepack")
+    assert res.returncode == 0, res.stderr
+    res = _fisched("tune", str(tiny_onnx), "--trials", "6", "--workdir", str(plain), "-q")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((plain / "fisched.json").read_text())["weights"] == "as-is"
 
 
 def test_prepack_marks_the_weights_layout_free(target):

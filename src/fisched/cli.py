@@ -38,9 +38,22 @@ def _setup_threads(target) -> int:
     return int(os.environ["TVM_NUM_THREADS"])
 
 
+def _prepack_choice(flag: bool | None, workdir: Path, target) -> bool:
+    """``--prepack``/``--no-prepack`` if given; else what the workdir was tuned with (a run
+    resumes as it began; workdirs from before fisched recorded it have weights as-is); else
+    prepacked on CPU targets (``benchmarks/prepack.py``: results/ort_gap/prepack.md)."""
+    from .tune import META_FILE, meta_prepack
+
+    if flag is not None:
+        return flag
+    if (workdir / META_FILE).exists():
+        return meta_prepack(json.loads((workdir / META_FILE).read_text()))
+    return target.kind.name == "llvm"
+
+
 def cmd_tune(args) -> int:
     from .compile import compile_model, scheduled_share
-    from .frontend import load_model
+    from .frontend import load_model, model_name
     from .records import open_database
     from .report import write_tune_report
     from .target import describe, make_target
@@ -52,9 +65,9 @@ def cmd_tune(args) -> int:
         raise FischedError(f"--validate-top takes 0 (off) or at least 2, got {args.validate_top}")
     target = make_target(args.target)
     threads = _setup_threads(target)
+    workdir = _workdir(args, model_name(args.model))
     model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math,
-                       prepack=args.prepack)
-    workdir = _workdir(args, model.name)
+                       prepack=_prepack_choice(args.prepack, workdir, target))
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
     cost_model_obj = None
@@ -274,9 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact-math", action="store_true",
                    help="keep exact exp/erf/tanh/softmax (default: TVM's fast approximations, "
                    "vectorizable; the workdir remembers which)")
-    p.add_argument("--prepack", action="store_true",
+    p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
                    help="let each kernel's schedule choose its weights' layout, rewritten once "
-                   "at compile time (TVM's cpu_weight_prepack; the workdir remembers it)")
+                   "at compile time (TVM's cpu_weight_prepack); default: on for CPU targets, "
+                   "or as the workdir was tuned")
     p.add_argument("--trials-per-iter", type=int, default=None,
                    help="candidates per task per round (default: fits every task in round 1)")
     p.add_argument("--population", type=int, default=None,

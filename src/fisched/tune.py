@@ -99,7 +99,7 @@ def check_meta(workdir: Path, model: Model, target) -> dict:
     if meta_prepack(meta) != model.prepack:
         raise FischedError(f"workdir {workdir} was tuned with weights "
                            f"{'prepacked' if meta_prepack(meta) else 'as-is'} (its tasks differ): "
-                           + ("drop --prepack" if model.prepack else "pass --prepack") +
+                           + ("pass --no-prepack" if model.prepack else "pass --prepack") +
                            " or use another --workdir")
     if meta_fast_math(meta) != model.fast_math:
         raise FischedError(f"workdir {workdir} was tuned with {meta.get('math', 'exact')} math "
