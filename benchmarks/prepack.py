@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/prepack.py resnet18 mobilenet_v2 --trials 300
 
 Per model, ``fisched tune`` twice from scratch, same seed, same budget, fisched's defaults
-otherwise: once with weights as the model file has them ("old", what fisched compiled until
-now) and once with ``--prepack`` (each kernel's schedule picks its weights' layout, folded into
+otherwise: once with weights as the model file has them (``--no-prepack``, "old": what fisched
+compiled until prepacking became the CLI's default) and once with ``--prepack`` (each kernel's schedule picks its weights' layout, folded into
 the constants at compile time). The arms alternate (the first flips from one model to the
 next); then both libraries and ONNX Runtime are timed side by side in rotating rounds, 20 s
 each, at the target's cores, and ``results/ort_gap/prepack.json`` gets
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 BUDGET_S = 20.0
-ARMS = {"old": [], "new": ["--prepack"]}
+ARMS = {"old": ["--no-prepack"], "new": ["--prepack"]}
 
 
 def tuned(workdir: Path, trials: int) -> bool:
