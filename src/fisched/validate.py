@@ -62,14 +62,16 @@ def _contenders(records: list, top: int) -> list:
     return picked
 
 
-def time_candidates(libs: list, args: list, rounds: int, dev) -> list[list[float]]:
-    """Seconds per call of each library, ``rounds`` times, in rounds whose order turns."""
+def time_candidates(libs: list, args: list[list], rounds: int, dev) -> list[list[float]]:
+    """Seconds per call of each library on its own arguments (``args[i]``: with prepacked
+    weights, each schedule reads them in a layout of its own), ``rounds`` times, in rounds
+    whose order turns."""
     evaluators = [lib.time_evaluator(lib.entry_name, dev, number=3, repeat=1, min_repeat_ms=100)
                   for lib in libs]
     times: list[list[float]] = [[] for _ in libs]
     for r in range(rounds):
         for i in rotated(list(range(len(libs))), r):
-            times[i].append(evaluators[i](*args).mean)
+            times[i].append(evaluators[i](*args[i]).mean)
     return times
 
 
@@ -105,7 +107,7 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
             continue
         cands = [replay(r) for r in contenders]
         libs = [fast_build(c.sch.mod, target, None) for c in cands]
-        (args,) = alloc_arguments(dev, [a.as_json() for a in cands[0].args_info], 1)
+        args = [alloc_arguments(dev, [a.as_json() for a in c.args_info], 1)[0] for c in cands]
         times = time_candidates(libs, args, rounds, dev)
         medians = [statistics.median(t) for t in times]
         win = min(range(len(cands)), key=medians.__getitem__)
