@@ -42,12 +42,12 @@ def _prepack_choice(flag: bool | None, workdir: Path, target) -> bool:
     """``--prepack``/``--no-prepack`` if given; else what the workdir was tuned with (a run
     resumes as it began; workdirs from before fisched recorded it have weights as-is); else
     prepacked on CPU targets (``benchmarks/prepack.py``: results/ort_gap/prepack.md)."""
-    from .tune import META_FILE, meta_prepack
+    from .tune import META_FILE, meta_prepack, read_meta
 
     if flag is not None:
         return flag
     if (workdir / META_FILE).exists():
-        return meta_prepack(json.loads((workdir / META_FILE).read_text()))
+        return meta_prepack(read_meta(workdir))
     return target.kind.name == "llvm"
 
 

@@ -248,18 +248,18 @@ def _make_task_scheduler_class():
             self.on_pick = on_pick
             self._run = None  # the first task record of the run being scheduled
             self._round_robin = 0
-            self._latencies: list[list[float]] = []  # ms per trial of this run, 1e9 if failed
-            self._history: list[list[float]] = []  # best-so-far after each join
+            self._history: list[list[float]] = []  # best ms so far (1e9: none ran) per join
 
         def _join(self, task_id: int) -> None:
             results = self._outer().join_running_task(task_id)
+            hist = self._history[task_id]
+            best = hist[-1] if hist else None
             for res in results:
-                secs = [float(x) for x in res.run_secs] if res.run_secs else []
-                ok = res.error_msg is None and secs
-                self._latencies[task_id].append(sorted(secs)[len(secs) // 2] * 1e3 if ok
-                                                else 1e9)
-            if self._latencies[task_id]:
-                self._history[task_id].append(min(self._latencies[task_id]))
+                secs = sorted(float(x) for x in res.run_secs) if res.run_secs else []
+                ms = secs[len(secs) // 2] * 1e3 if res.error_msg is None and secs else 1e9
+                best = ms if best is None else min(best, ms)
+            if best is not None:
+                hist.append(best)
 
         def next_task_id(self) -> int:
             records = self._outer().tasks_
@@ -269,7 +269,6 @@ def _make_task_scheduler_class():
                 # object reused for another run starts over)
                 self._run = records[0]
                 self._round_robin = 0
-                self._latencies = [[] for _ in range(n)]
                 self._history = [[] for _ in range(n)]
             for i, rec in enumerate(records):
                 if rec.runner_futures is not None:
