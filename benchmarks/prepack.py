@@ -1,15 +1,23 @@
-"""Do prepacked weights make the tuned model faster, at equal trials?
+"""Do fisched's CPU defaults (prepacked weights, NHWC convolutions) beat the old pipeline?
 
     .venv/bin/python benchmarks/prepack.py resnet18 mobilenet_v2 --trials 300
 
-Per model, ``fisched tune`` twice from scratch, same seed, same budget, fisched's defaults
-otherwise: once with weights as the model file has them (``--no-prepack``, "old": what fisched
-compiled until prepacking became the CLI's default) and once with ``--prepack`` (each kernel's schedule picks its weights' layout, folded into
-the constants at compile time). The arms alternate (the first flips from one model to the
-next); then both libraries and ONNX Runtime are timed side by side in rotating rounds, 20 s
-each, at the target's cores, and ``results/ort_gap/prepack.json`` gets
-``{"host_cpu": ..., MODEL: {"trials": n, "new_ms": prepacked, "old_ms": as-is, "ratio":
-new/old, "reference_ms": ONNX Runtime, "tune_seconds": {...}}}`` and a Markdown table beside it.
+Per model, ``fisched tune`` from scratch in three arms, same seed, same budget, fisched's
+settings otherwise:
+
+- ``old``: weights and layouts as the model file has them (``--no-prepack --layout as-is``),
+  the pipeline fisched compiled before either step;
+- ``prepack``: weights prepacked only (``--prepack --layout as-is``), each step's share; only
+  with ``--arms old,prepack,new`` (it costs a third more tuning);
+- ``new``: the CLI's defaults for CPU targets (prepacked weights, ``--layout nhwc``).
+
+The arms' order rotates from one model to the next. Then the libraries and ONNX Runtime
+are timed side by side in rotating rounds, 20 s each, at the target's cores, and each library
+is checked against ONNX Runtime's output. ``results/ort_gap/prepack.json`` gets
+``{"host_cpu": ..., MODEL: {"trials": n, "new_ms": a, "old_ms": b, "ratio": a / b,
+"prepack_ms": ... (or null), "reference_ms": ONNX Runtime, "tune_seconds": {...}, ...}}`` and a
+Markdown table beside it. Results from another host are not mixed in: an entry whose host
+differs from this one is refused (move the file under a folder named for its host first).
 
 Resumable: a workdir whose tune finished (``report.json`` with its budget) is not tuned again;
 a cut one resumes from its records. Run nothing else meanwhile.
@@ -24,7 +32,9 @@ import sys
 from pathlib import Path
 
 BUDGET_S = 20.0
-ARMS = {"old": ["--no-prepack"], "new": ["--prepack"]}
+ARMS = {"old": ["--no-prepack", "--layout", "as-is"],
+        "prepack": ["--prepack", "--layout", "as-is"],
+        "new": []}  # the defaults; tune_arm checks they are what the docstring says
 
 
 def tuned(workdir: Path, trials: int) -> bool:
@@ -35,76 +45,92 @@ def tuned(workdir: Path, trials: int) -> bool:
             and json.loads(report.read_text())["records"] >= trials)
 
 
+def tune_arm(model_name: str, workdir: Path, trials: int, seed: int, flags: list[str]):
+    """Tune one arm (unless done); its tuning seconds, or None when it was resumed."""
+    if not tuned(workdir, trials):
+        cmd = [sys.executable, "-m", "fisched.cli", "tune", model_name, "--trials", str(trials),
+               "--seed", str(seed), "--workdir", str(workdir), "-q", *flags]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    run = json.loads((workdir / "report.json").read_text())["this_run"]
+    return run["seconds"] if run["trials_before"] == 0 else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", default=["resnet18", "mobilenet_v2"])
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", default="runs/prepack")
+    ap.add_argument("--arms", default="old,new", help="comma-separated, from: " + ",".join(ARMS))
+    ap.add_argument("--runs", default="runs/prepack",
+                    help="workdirs: RUNS/MODEL/seedS/ARM (benchmarks/ort_gap.py reads 'new')")
     ap.add_argument("--out", default="results/ort_gap/prepack.json")
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE
     from fisched.measure import VMRunner, max_relative_error, time_side_by_side
     from fisched.target import host_info
-    from fisched.tune import load_tuned_model
+    from fisched.tune import load_tuned_model, read_meta
 
+    host = host_info()
     out = Path(args.out)
     data = json.loads(out.read_text()) if out.exists() else {}
-    data["host_cpu"] = host_info()["llvm_cpu"]  # this run's; each model's entry has its own
+    if data.get("host_cpu", host["llvm_cpu"]) != host["llvm_cpu"]:
+        sys.exit(f"{out} holds results from {data['host_cpu']}, this host is "
+                 f"{host['llvm_cpu']}: move it under a folder named for its host first")
+    data["host_cpu"] = host["llvm_cpu"]
+    arms = [a for a in ARMS if a in args.arms.split(",")]
+    if "old" not in arms or "new" not in arms:
+        sys.exit("--arms needs at least old and new")
     for k, model_name in enumerate(args.models):
-        arms = list(ARMS.items())
-        if k % 2:
-            arms.reverse()
-        seconds = {}
-        for arm, flags in arms:
-            wd = Path(args.runs) / model_name / f"seed{args.seed}" / arm
-            if not tuned(wd, args.trials):
-                cmd = [sys.executable, "-m", "fisched.cli", "tune", model_name, "--trials",
-                       str(args.trials), "--seed", str(args.seed), "--workdir", str(wd), "-q",
-                       *flags]
-                print(" ".join(cmd), flush=True)
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            run = json.loads((wd / "report.json").read_text())["this_run"]
-            # a resumed arm's last run is only part of its tuning time
-            seconds[arm] = run["seconds"] if run["trials_before"] == 0 else None
-        dirs = {arm: Path(args.runs) / model_name / f"seed{args.seed}" / arm for arm in ARMS}
-        model, _target = load_tuned_model(model_name, dirs["old"])
-        runners = {arm: VMRunner(str(dirs[arm] / LIBRARY_FILE)) for arm in ARMS}
-        expected = model.reference.run(model.inputs)
-        errors = {arm: max_relative_error(runners[arm](model.inputs), expected) for arm in ARMS}
+        names = list(arms)
+        names = names[k % len(names):] + names[:k % len(names)]
+        dirs = {arm: Path(args.runs) / model_name / f"seed{args.seed}" / arm for arm in arms}
+        seconds = {arm: tune_arm(model_name, dirs[arm], args.trials, args.seed, ARMS[arm])
+                   for arm in names}
+        new_meta = read_meta(dirs["new"])
+        if (new_meta.get("weights"), new_meta.get("layout")) != ("prepacked", "nhwc"):
+            sys.exit(f"the CLI's defaults are no longer prepacked/nhwc: {dirs['new']} has "
+                     f"{new_meta.get('weights')}/{new_meta.get('layout')}; update this script")
+        runners, errors = {}, {}
+        for arm in arms:  # each arm's model prepared as it was tuned (layouts differ)
+            model, _target = load_tuned_model(model_name, dirs[arm])
+            runners[arm] = VMRunner(str(dirs[arm] / LIBRARY_FILE))
+            expected = model.reference.run(model.inputs)
+            errors[arm] = max_relative_error(runners[arm](model.inputs), expected)
         latency, _err = time_side_by_side(model, runners, BUDGET_S)
         ref = model.reference.name
+        ms = {arm: latency[arm]["median_ms"] for arm in arms}
         data[model_name] = {"trials": args.trials, "seed": args.seed,
-                            "new_ms": latency["new"]["median_ms"],
-                            "old_ms": latency["old"]["median_ms"],
-                            "ratio": latency["new"]["median_ms"] / latency["old"]["median_ms"],
+                            "new_ms": ms["new"], "old_ms": ms["old"],
+                            "ratio": ms["new"] / ms["old"], "prepack_ms": ms.get("prepack"),
                             "reference": ref, "reference_ms": latency[ref]["median_ms"],
                             "tune_seconds": seconds, "max_relative_error": errors,
-                            "host": host_info(), "latency": latency}
-        print(f"{model_name}: prepacked {data[model_name]['new_ms']:.2f} ms, as-is "
-              f"{data[model_name]['old_ms']:.2f} ms, {ref} {data[model_name]['reference_ms']:.2f}"
-              " ms", flush=True)
+                            "host": host, "latency": latency}
+        print(f"{model_name}: " + ", ".join(f"{a} {v:.2f} ms" for a, v in ms.items())
+              + f", {ref} {latency[ref]['median_ms']:.2f} ms", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=2) + "\n")
         out.with_suffix(".md").write_text(markdown(data))
 
 
 def markdown(data: dict) -> str:
-    lines = ["`benchmarks/prepack.py`; median of rotating rounds, 20 s each; max relative "
-             "error of both libraries against the reference", "",
-             "| model | host | trials | as-is ms | prepacked ms | prepacked/as-is | reference ms "
-             "| prepacked/reference | error (as-is, prepacked) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["`benchmarks/prepack.py`; median of rotating rounds, 20 s each; old: weights and "
+             "layouts as in the model file; prepack: weights prepacked; new: prepacked + NHWC "
+             "(the CPU defaults); error: max relative error against the reference", "",
+             "| model | host | trials | old ms | prepack ms | new ms | new/old | reference ms "
+             "| new/reference | error (old, prepack, new) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in data.items():
         if not isinstance(row, dict) or "ratio" not in row:
             continue
         err = row["max_relative_error"]
+        prepack = "—" if row.get("prepack_ms") is None else f"{row['prepack_ms']:.2f}"
+        errors = ", ".join("—" if err.get(a) is None else f"{err[a]:.1e}" for a in ARMS)
         lines.append(f"| {name} | {row['host']['llvm_cpu']} | {row['trials']} | "
-                     f"{row['old_ms']:.2f} | {row['new_ms']:.2f} | {row['ratio']:.2f} | "
-                     f"{row['reference_ms']:.2f} ({row['reference']}) | "
-                     f"{row['new_ms'] / row['reference_ms']:.2f} | "
-                     f"{err['old']:.1e}, {err['new']:.1e} |")
+                     f"{row['old_ms']:.2f} | {prepack} | {row['new_ms']:.2f} | "
+                     f"{row['ratio']:.2f} | {row['reference_ms']:.2f} ({row['reference']}) | "
+                     f"{row['new_ms'] / row['reference_ms']:.2f} | {errors} |")
     return "\n".join(lines) + "\n"
 
 

@@ -110,3 +110,74 @@ def test_torch_factory(tmp_path, monkeypatch, target):
     assert out.shape == (1, 5)
     assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-5
     sys.modules.pop("tinynet", None)
+
+
+def _relu6_block_model():
+    """Conv-BN-ReLU, then Conv-BN-ReLU6, a depthwise Conv-BN-ReLU6, Conv-BN with a residual
+    add: mobilenet's inverted residual in miniature (Clip arrives from ONNX as opaque TE calls)."""
+    from fisched.zoo import GraphBuilder
+
+    g = GraphBuilder(seed=3)
+    a = g.conv_bn("input", 8, 8, 3)
+    x = g.conv_bn(a, 8, 16, 1, act="relu6")
+    x = g.conv_bn(x, 16, 16, 3, groups=16, act="relu6")
+    x = g.op("Add", [g.conv_bn(x, 16, 8, 1, act=None), a])
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 8, 12, 12])
+    return g.model([inp], x, [1, 8, 12, 12], "relu6_block")
+
+
+def _op_counts(mod, of_constants: bool = True) -> dict[str, int]:
+    """Relax op name -> calls in ``mod``; without ``of_constants``, calls whose inputs are all
+    constants (weight transforms, folded at compile time) are not counted."""
+    import tvm
+    from tvm import relax
+
+    counts: dict[str, int] = {}
+
+    def visit(expr) -> None:
+        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
+            if not of_constants and all(isinstance(a, tvm.ir.expr.GenericConst)
+                                        for a in expr.args):
+                return
+            counts[expr.op.name] = counts.get(expr.op.name, 0) + 1
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            relax.analysis.post_order_visit(func.body, visit)
+    return counts
+
+
+def test_nhwc_transposes_only_at_the_ends_and_keeps_numerics(tmp_path, target):
+    """Every convolution goes NHWC, ReLU6 and the residual add follow it, so the only transposes
+    left are the model's input and output; the untuned library still matches ONNX Runtime."""
+    from tvm import relax
+
+    from fisched.frontend import convert_layout, raise_clamps
+
+    path = tmp_path / "block.onnx"
+    onnx.save(_relu6_block_model(), str(path))
+    model = load_model(str(path), layout="nhwc")
+    assert _op_counts(model.mod)["relax.call_tir"] == 4  # two Clips, as TE maximum + minimum
+    raised = _op_counts(raise_clamps(relax.transform.FoldConstant()(model.mod)))
+    assert raised.get("relax.call_tir", 0) == 0 and raised["relax.maximum"] == 2, raised
+    counts = _op_counts(convert_layout(model.mod, "NHWC", "HWIO"), of_constants=False)
+    assert counts["relax.permute_dims"] == 2, counts  # in and out, nothing between
+    lib = compile_untuned(model, target)
+    out = VMRunner(lib)(model.inputs)
+    assert max_relative_error(out, model.reference.run(model.inputs)) < 1e-4
+
+
+def test_convert_layout_leaves_models_without_convolutions(target):
+    """A model with no 2-D convolution (BERT) comes back with no layout change at all."""
+    from tvm import relax
+
+    from fisched.frontend import convert_layout
+
+    model = load_model("bert")
+    folded = relax.transform.FoldConstant()(model.mod)
+    assert _op_counts(convert_layout(model.mod, "NHWC", "HWIO")) == _op_counts(folded)
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(FischedError, match="unknown layout"):
+        load_model("resnet18", layout="NCHW4c")

@@ -168,14 +168,15 @@ def test_search_population_argument_environment_and_default(monkeypatch):
 
 
 def test_prepacked_weights_round_trip(tiny_onnx, tmp_path):
-    """Prepacked by default on a CPU: tasks with layout-free weights, a library whose kernels
-    read them in the tuned layout (folded in at compile time), the same calling convention and
-    outputs as ONNX Runtime; the workdir refuses --no-prepack, and a plain tune of an as-is
-    workdir resumes as-is."""
+    """Prepacked and NHWC by default on a CPU: tasks with layout-free weights, a library whose
+    kernels read them in the tuned layout (folded in at compile time), the same calling
+    convention and outputs as ONNX Runtime; the workdir refuses --no-prepack and --layout
+    as-is, and a plain tune of an as-is workdir resumes as-is."""
     wd = tmp_path / "w"
     res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q")
     assert res.returncode == 0, res.stderr
-    assert json.loads((wd / "fisched.json").read_text())["weights"] == "prepacked"
+    meta = json.loads((wd / "fisched.json").read_text())
+    assert (meta["weights"], meta["layout"]) == ("prepacked", "nhwc")
     done, total = (int(x) for x in res.stdout.split("(")[-1].split()[0].split("/"))
     assert done == total > 0, res.stdout
     res = _fisched("measure", str(tiny_onnx), "--workdir", str(wd), "--budget", "0.3",
@@ -186,6 +187,9 @@ def test_prepacked_weights_round_trip(tiny_onnx, tmp_path):
     res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q",
                    "--no-prepack")
     assert res.returncode != 0 and "weights prepacked" in res.stderr, res.stderr
+    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--workdir", str(wd), "-q",
+                   "--layout", "as-is")
+    assert res.returncode != 0 and "layout nhwc" in res.stderr, res.stderr
     plain = tmp_path / "plain"
     res = _fisched("tune", str(tiny_onnx), "--trials", "4", "--workdir", str(plain), "-q",
                    "--no-prepack")

@@ -38,17 +38,24 @@ def _setup_threads(target) -> int:
     return int(os.environ["TVM_NUM_THREADS"])
 
 
-def _prepack_choice(flag: bool | None, workdir: Path, target) -> bool:
-    """``--prepack``/``--no-prepack`` if given; else what the workdir was tuned with (a run
-    resumes as it began; workdirs from before fisched recorded it have weights as-is); else
-    prepacked on CPU targets (``benchmarks/prepack.py``: results/ort_gap/prepack.md)."""
-    from .tune import META_FILE, meta_prepack, read_meta
+def _pipeline_choices(args, workdir: Path, target) -> dict:
+    """``prepack`` and ``layout`` for ``load_model``: each flag if given; else what the workdir
+    was tuned with (a run resumes as it began; workdirs from before fisched recorded them have
+    weights and layouts as the model file has them); else the CPU defaults, prepacked weights
+    and NHWC convolutions (``benchmarks/prepack.py``: results/ort_gap/prepack.md); other
+    targets keep the model file's."""
+    from .frontend import AS_IS
+    from .tune import META_FILE, meta_layout, meta_prepack, read_meta
 
-    if flag is not None:
-        return flag
     if (workdir / META_FILE).exists():
-        return meta_prepack(read_meta(workdir))
-    return target.kind.name == "llvm"
+        meta = read_meta(workdir)
+        prepack, layout = meta_prepack(meta), meta_layout(meta)
+    elif target.kind.name == "llvm":
+        prepack, layout = True, "nhwc"
+    else:
+        prepack, layout = False, AS_IS
+    return {"prepack": prepack if args.prepack is None else args.prepack,
+            "layout": layout if args.layout is None else args.layout}
 
 
 def cmd_tune(args) -> int:
@@ -67,7 +74,7 @@ def cmd_tune(args) -> int:
     threads = _setup_threads(target)
     workdir = _workdir(args, model_name(args.model))
     model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math,
-                       prepack=_prepack_choice(args.prepack, workdir, target))
+                       **_pipeline_choices(args, workdir, target))
     print(f"fisched: tuning {model.name} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {workdir}", file=sys.stderr)
     cost_model_obj = None
@@ -110,14 +117,13 @@ def cmd_measure(args) -> int:
     from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
-    from .tune import meta_fast_math, meta_prepack, read_meta
+    from .tune import model_settings, read_meta
 
     workdir = _workdir(args, model_name(args.model))
     meta = read_meta(workdir)
     target = make_target(meta["target"] if args.target is None else args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads, fast_math=meta_fast_math(meta),
-                       prepack=meta_prepack(meta))
+    model = load_model(args.model, args.input_shape, threads, **model_settings(meta))
     if model.name != meta["model"]:
         raise FischedError(f"{workdir} holds {meta['model']!r}, not {model.name!r}")
     library = workdir / LIBRARY_FILE
@@ -263,6 +269,7 @@ def cmd_experiment(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cost_models import COST_MODELS
+    from .frontend import LAYOUTS
 
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fisched {__version__}")
@@ -291,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let each kernel's schedule choose its weights' layout, rewritten once "
                    "at compile time (TVM's cpu_weight_prepack); default: on for CPU targets, "
                    "or as the workdir was tuned")
+    p.add_argument("--layout", default=None, choices=sorted(LAYOUTS),
+                   help="activation layout of the convolutions (weights follow); default: nhwc "
+                   "for CPU targets, or as the workdir was tuned")
     p.add_argument("--trials-per-iter", type=int, default=None,
                    help="candidates per task per round (default: fits every task in round 1)")
     p.add_argument("--population", type=int, default=None,

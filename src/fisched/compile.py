@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import FischedError
-from .frontend import Model
+from .frontend import AS_IS, Model
 from .records import open_database
 
 LIBRARY_FILE = "model.so"
@@ -16,10 +16,11 @@ def compile_with_database(model: Model, target, database):
 
     For CPUs this is MetaSchedule's ``compile_relax`` pipeline with the fusion step taken from
     ``frontend.fuse``, exactly as task extraction fused (so the database's workloads match):
-    dispatch, fuse, apply the database, lower. With ``model.prepack``, the weight layouts the
-    schedules chose are then split out of the kernels (``SplitLayoutRewritePreproc``) and folded
-    into the constants at compile time (``FoldConstant``), so the library keeps its calling
-    convention (inputs in, output out). Other targets go through ``compile_relax`` itself.
+    dispatch, fuse (in the model's ``layout``), apply the database, lower. With ``model.prepack``,
+    the weight layouts the schedules chose are then split out of the kernels
+    (``SplitLayoutRewritePreproc``) and folded into the constants at compile time
+    (``FoldConstant``), so the library keeps its calling convention (inputs in, output out,
+    in the model file's layouts). Other targets go through ``compile_relax`` itself.
     """
     import tvm
     from tvm import relax
@@ -29,8 +30,9 @@ def compile_with_database(model: Model, target, database):
     from .frontend import fuse
 
     if target.kind.name != "llvm":
-        if model.prepack:
-            raise FischedError("--prepack is implemented for CPU (llvm) targets only")
+        if model.prepack or model.layout != AS_IS:
+            raise FischedError("--prepack and --layout are implemented for CPU (llvm) targets "
+                               "only")
         return ms.relax_integration.compile_relax(database, model.mod, target, params=None)
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
@@ -38,7 +40,7 @@ def compile_with_database(model: Model, target, database):
     def pipeline(mod, _ctx):
         mod = tvm.transform.Sequential(cpu.library_dispatch_passes(target))(mod)
         mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(
-            fuse(mod, model.prepack))
+            fuse(mod, model.prepack, model.layout))
         if model.prepack:
             mod = tvm.transform.Sequential([relax.transform.SplitLayoutRewritePreproc(),
                                             relax.transform.FoldConstant()])(mod)
@@ -91,7 +93,8 @@ def scheduled_share(model: Model, target, database) -> tuple[int, int]:
     from .frontend import fuse
 
     with target, database, tvm.transform.PassContext(opt_level=3):
-        mod = relax.transform.MetaScheduleApplyDatabase()(fuse(model.mod, model.prepack))
+        mod = relax.transform.MetaScheduleApplyDatabase()(
+            fuse(model.mod, model.prepack, model.layout))
     funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
     done = sum(bool(f.attrs and f.attrs.get("tirx.is_scheduled", False)) for f in funcs)
     return done, len(funcs)

@@ -145,15 +145,14 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
     from tvm_ffi import structural_equal
 
     from .frontend import load_model
-    from .tune import extract, meta_fast_math, meta_prepack
+    from .tune import extract, model_settings
 
     source = meta.get("source", "")
     spec = source[4:] if source.startswith("zoo:") else source
     tasks = []
     if spec:
         try:
-            model = load_model(spec, meta_input_shapes(meta), fast_math=meta_fast_math(meta),
-                               prepack=meta_prepack(meta))
+            model = load_model(spec, meta_input_shapes(meta), **model_settings(meta))
             tasks = extract(model, target)
         except FischedError as err:
             log.warning("%s: cannot re-extract tasks of %s (%s); weights unknown", db_dir, spec,

@@ -33,7 +33,7 @@ from .frontend import load_model
 from .measure import VMRunner, time_against_reference, time_side_by_side
 from .provenance import provenance
 from .target import num_cores
-from .tune import extract, meta_fast_math, meta_prepack, read_meta, trials_per_iter, tune
+from .tune import extract, model_settings, read_meta, trials_per_iter, tune
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -139,7 +139,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
         run = json.loads(done.read_text())
         if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
             model = load_model(spec, threads=num_cores(target),
-                               fast_math=meta_fast_math(read_meta(workdir)))
+                               **model_settings(read_meta(workdir)))
             run["curve"] = with_estimates(run["curve"], workdir, extract(model, target))
             _write_json(done, run)
         return run
@@ -186,8 +186,7 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
     if done.exists():
         return json.loads(done.read_text())
     meta = read_meta(seed_dir / arms[0])  # prepared as the arms were (a library may be rebuilt)
-    model = load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta),
-                       prepack=meta_prepack(meta))
+    model = load_model(spec, threads=num_cores(target), **model_settings(meta))
     runners = {}
     for arm in arms:
         library = seed_dir / arm / LIBRARY_FILE

@@ -18,7 +18,7 @@ from pathlib import Path
 from .build import intrinsics_for, make_builder, make_runner
 from .cost_models import make_cost_model
 from .errors import FischedError
-from .frontend import Model, fuse
+from .frontend import AS_IS, Model, fuse
 from .provenance import provenance
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, num_cores
@@ -60,7 +60,7 @@ def extract(model: Model, target) -> list[Task]:
     """The model's tuning tasks (legalize, fuse, then MetaSchedule's extractor)."""
     from tvm.s_tir import meta_schedule as ms
 
-    extracted = ms.relax_integration.extract_tasks(fuse(model.mod, model.prepack), target)
+    extracted = ms.relax_integration.extract_tasks(fuse(model.mod, model.prepack, model.layout), target)
     tasks = []
     for t in extracted:
         try:
@@ -101,6 +101,10 @@ def check_meta(workdir: Path, model: Model, target) -> dict:
                            f"{'prepacked' if meta_prepack(meta) else 'as-is'} (its tasks differ): "
                            + ("pass --no-prepack" if model.prepack else "pass --prepack") +
                            " or use another --workdir")
+    if meta_layout(meta) != model.layout:
+        raise FischedError(f"workdir {workdir} was tuned with layout {meta_layout(meta)} (its "
+                           f"tasks differ): pass --layout {meta_layout(meta)} or use another "
+                           "--workdir")
     if meta_fast_math(meta) != model.fast_math:
         raise FischedError(f"workdir {workdir} was tuned with {meta.get('math', 'exact')} math "
                            "(its tasks differ): " + ("pass --exact-math" if model.fast_math else
@@ -121,10 +125,22 @@ def meta_prepack(meta: dict) -> bool:
     return meta.get("weights", "as-is") == "prepacked"
 
 
+def meta_layout(meta: dict) -> str:
+    """The convolutions' activation layout a workdir was tuned with (``frontend.fuse``);
+    workdirs from before fisched recorded it kept the model file's."""
+    return meta.get("layout", AS_IS)
+
+
+def model_settings(meta: dict) -> dict:
+    """``load_model`` keyword arguments that prepare a model as a workdir's was prepared."""
+    return {"fast_math": meta_fast_math(meta), "prepack": meta_prepack(meta),
+            "layout": meta_layout(meta)}
+
+
 def write_meta(workdir: Path, model: Model, target, **settings) -> None:
     meta = {"model": model.name, "source": model.source, "target": str(target),
             "math": "fast" if model.fast_math else "exact",
-            "weights": "prepacked" if model.prepack else "as-is",
+            "weights": "prepacked" if model.prepack else "as-is", "layout": model.layout,
             "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in model.inputs.items()},
             **settings, "provenance": provenance(target)}
     tmp = workdir / (META_FILE + ".tmp")
@@ -149,8 +165,7 @@ def load_tuned_model(spec: str, workdir: str | Path):
     meta = read_meta(workdir)
     target = make_target(meta["target"])
     os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))
-    return load_model(spec, threads=num_cores(target), fast_math=meta_fast_math(meta),
-                      prepack=meta_prepack(meta)), target
+    return load_model(spec, threads=num_cores(target), **model_settings(meta)), target
 
 
 def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool):
