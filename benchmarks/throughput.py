@@ -195,7 +195,7 @@ def _ms(value: float | None) -> str:
 
 
 def markdown(data: dict, sweep: bool) -> str:
-    """The results as the table README.md shows (benchmarks/readme_tables.py copies it)."""
+    """The results as the table docs/results.md shows (benchmarks/readme_tables.py copies it)."""
     host = data["host"]
     lines = [f"Host `{host['llvm_cpu']}` ({host['model']}, {host['cores']} cores; "
              f"{', '.join(host['isa'])}), {data['trials']} trials, seed {data['seed']}; "
