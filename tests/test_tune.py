@@ -199,6 +199,23 @@ def test_prepacked_weights_round_trip(tiny_onnx, tmp_path):
     assert json.loads((plain / "fisched.json").read_text())["weights"] == "as-is"
 
 
+def test_time_limit_ends_the_run_after_its_first_round(tiny_onnx, tmp_path):
+    """A time limit already past stops tuning once every task has had its first batch: fewer
+    records than --trials, yet no task left without a tuned schedule."""
+    wd = tmp_path / "w"
+    res = _fisched("tune", str(tiny_onnx), "--trials", "60", "--trials-per-iter", "2",
+                   "--time-limit", "0.001", "--workdir", str(wd), "-q")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((wd / "report.json").read_text())
+    assert report["records"] < 60, report
+    done, total = (int(x) for x in res.stdout.split("(")[-1].split()[0].split("/"))
+    assert done == total > 0, res.stdout
+    res = _fisched("tune", str(tiny_onnx), "--trials", "8", "--time-limit", "0",
+                   "--workdir", str(tmp_path / "x"), "-q")
+    assert res.returncode != 0 and "--time-limit" in res.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_prepack_marks_the_weights_layout_free(target):
     """Each conv/matmul task of a prepacked model says which of its inputs are weights."""
     from fisched.frontend import load_model

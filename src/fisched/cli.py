@@ -68,6 +68,8 @@ def cmd_tune(args) -> int:
 
     if args.trials <= 0:
         raise FischedError(f"--trials must be positive, got {args.trials}")
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise FischedError(f"--time-limit must be positive, got {args.time_limit}")
     if args.validate_top < 0 or args.validate_top == 1:
         raise FischedError(f"--validate-top takes 0 (off) or at least 2, got {args.validate_top}")
     target = make_target(args.target)
@@ -91,7 +93,8 @@ def cmd_tune(args) -> int:
     result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
                   num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                   rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
-                  cost_model_obj=cost_model_obj, population=args.population)
+                  cost_model_obj=cost_model_obj, population=args.population,
+                  time_limit=args.time_limit)
     if args.validate_top and args.rpc_tracker:
         print("validation skipped: it times kernels on this host, tuning measured them on the "
               "RPC devices", file=sys.stderr)
@@ -301,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default=None, choices=sorted(LAYOUTS),
                    help="activation layout of the convolutions (weights follow); default: nhwc "
                    "for CPU targets, or as the workdir was tuned")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="stop this run after SECONDS of tuning (its first round, one batch "
+                   "per task, always completes); --trials stays the upper bound")
     p.add_argument("--trials-per-iter", type=int, default=None,
                    help="candidates per task per round (default: fits every task in round 1)")
     p.add_argument("--population", type=int, default=None,

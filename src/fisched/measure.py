@@ -143,3 +143,43 @@ def max_relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     """max |actual - expected| / max |expected|: scale-free, robust to near-zero elements."""
     scale = float(np.max(np.abs(expected))) or 1.0
     return float(np.max(np.abs(actual.astype(np.float64) - expected))) / scale
+
+
+def onnxruntime_node_profile(model_bytes: bytes, feeds: dict[str, np.ndarray], threads: int,
+                             runs: int = 50) -> list[dict]:
+    """ONNX Runtime's own per-node times (``SessionOptions.enable_profiling``) over ``runs``
+    runs after a warm-up, same threads as fisched's timings: one row per node of the optimized
+    graph, ``{"node", "op", "calls", "median_us"}``, slowest first. ``op`` is the kernel ORT
+    ran (``FusedConv``, ``ReorderInput`` for its NCHWc layout changes, ...), so the rows say
+    where ORT's time goes, reorders included."""
+    import json
+    import os
+    import tempfile
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+        for _ in range(5):
+            session.run(None, feeds)
+        for _ in range(runs):
+            session.run(None, feeds)
+        events = json.loads(open(session.end_profiling()).read())
+    per_node: dict[str, list[float]] = {}
+    ops: dict[str, str] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        node = event["name"][: -len("_kernel_time")]
+        per_node.setdefault(node, []).append(float(event["dur"]))
+        ops[node] = event.get("args", {}).get("op_name", "")
+    rows = []
+    for node, durs in per_node.items():
+        durs = durs[-runs:]  # the warm-up's events come first
+        rows.append({"node": node, "op": ops[node], "calls": len(durs),
+                     "median_us": statistics.median(durs)})
+    return sorted(rows, key=lambda r: -r["median_us"])

@@ -251,12 +251,17 @@ def _make_task_scheduler_class():
         round robin, then the task with the largest weighted gradient of its best latency
         (``alpha``, ``window_size`` as in MetaSchedule; ties drawn at random). Joining at once
         also keeps the runner's timing off the cores the next search uses.
+
+        ``time_limit`` (seconds from the run's first pick) ends the run at the first pick past
+        it, but never inside the first round: a task never searched would stay a naive loop nest.
         """
 
         def __init__(self, alpha: float = 0.2, window_size: int = 3, seed: int | None = None,
-                     on_pick=None) -> None:
+                     on_pick=None, time_limit: float | None = None) -> None:
             import random
 
+            self.time_limit = time_limit
+            self._deadline = None
             self.alpha = alpha
             self.window_size = window_size
             self.rng = random.Random(seed)
@@ -283,6 +288,8 @@ def _make_task_scheduler_class():
                 # first call of a tuning run (``tune`` makes new task records each time, so an
                 # object reused for another run starts over)
                 self._run = records[0]
+                self._deadline = (None if self.time_limit is None
+                                  else time.monotonic() + self.time_limit)
                 self._round_robin = 0
                 self._history = [[] for _ in range(n)]
             for i, rec in enumerate(records):
@@ -291,6 +298,8 @@ def _make_task_scheduler_class():
             if self._round_robin < n:
                 task_id = self._round_robin
                 self._round_robin += 1
+            elif self._deadline is not None and time.monotonic() >= self._deadline:
+                return -1
             else:
                 alive = [i for i, rec in enumerate(records) if not rec.is_terminated]
                 if not alive:
@@ -309,12 +318,13 @@ def _make_task_scheduler_class():
 _TASK_SCHEDULER = None
 
 
-def make_task_scheduler(seed: int | None, on_pick=None):
-    """fisched's task scheduler (``JoinEachBatch``); ``on_pick(task_id)`` hears each pick."""
+def make_task_scheduler(seed: int | None, on_pick=None, time_limit: float | None = None):
+    """fisched's task scheduler (``JoinEachBatch``); ``on_pick(task_id)`` hears each pick;
+    ``time_limit`` seconds end the run after its first round."""
     global _TASK_SCHEDULER
     if _TASK_SCHEDULER is None:
         _TASK_SCHEDULER = _make_task_scheduler_class()
-    return _TASK_SCHEDULER(seed=seed, on_pick=on_pick)
+    return _TASK_SCHEDULER(seed=seed, on_pick=on_pick, time_limit=time_limit)
 
 
 def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str = "xgb",
@@ -322,12 +332,17 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
          rpc_tracker: str | None = None, rpc_key: str | None = None,
          cost_model_obj=None, strategy: str = "evolutionary",
          callbacks: tuple = (), population: int | None = None, builder=None,
-         task_scheduler=None) -> TuneResult:
-    """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks.
+         task_scheduler=None, time_limit: float | None = None) -> TuneResult:
+    """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks, or
+    for ``time_limit`` seconds of this run (after its first round), whichever comes first.
 
     ``population`` is the evolutionary search's per task (``search_strategy``); ``builder`` and
     ``task_scheduler`` replace fisched's (benchmarks pass MetaSchedule's stock ones).
     """
+    if time_limit is not None and time_limit <= 0:
+        raise FischedError(f"--time-limit must be positive, got {time_limit}")
+    if time_limit is not None and task_scheduler is not None:
+        raise FischedError("a time limit needs fisched's task scheduler")
     if trials <= 0:
         raise FischedError(f"--trials must be positive, got {trials}")
     workdir = Path(workdir)
@@ -361,7 +376,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
                          callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
-                         builder=builder, task_scheduler=task_scheduler, population=population)
+                         builder=builder, task_scheduler=task_scheduler, population=population,
+                         time_limit=time_limit)
     callback.bar.close()
     return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
                       profile, set_aside)
@@ -412,11 +428,13 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
                per_iter: int, strategy: str, cost_model, seed: int | None, callbacks: list,
                max_trials_per_task: int | None = None, rpc_tracker: str | None = None,
                rpc_key: str | None = None, builder=None, runner=None,
-               task_scheduler=None, population: int | None = None) -> dict[str, float]:
+               task_scheduler=None, population: int | None = None,
+               time_limit: float | None = None) -> dict[str, float]:
     """One MetaSchedule ``tune_tasks`` call over ``tasks``, committing into ``database``.
 
     ``builder``, ``runner`` and ``task_scheduler`` default to fisched's (``make_builder``,
-    ``make_runner``, ``make_task_scheduler``); a builder made here is closed on return.
+    ``make_runner``, ``make_task_scheduler`` with ``time_limit``); a builder made here is
+    closed on return.
 
     Returns MetaSchedule's profiler totals (seconds per phase: search, build, run, cost model).
     """
@@ -456,7 +474,7 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
                 database=database, cost_model=cost_model,
                 measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
                                    *callbacks],
-                task_scheduler=task_scheduler or make_task_scheduler(seed, on_pick),
+                task_scheduler=task_scheduler or make_task_scheduler(seed, on_pick, time_limit),
             )
     finally:
         if own_builder:
