@@ -10,7 +10,11 @@ measured ms per inference, and for tuned kernels the tuning estimate (weight x b
 The instrument's own Python overhead falls outside the timed calls but inside the end-to-end
 time, so ``total`` is only compared with the plain (uninstrumented) median.
 
-Writes ``<workdir>/profile.json`` and prints a table sorted by measured time.
+Writes ``<workdir>/profile.json`` and prints a table sorted by measured time. With
+``--markdown FILE`` (e.g. ``results/ort_gap/profile_resnet18.md``) it also profiles ONNX
+Runtime on the same model and inputs, same threads (``enable_profiling``: ORT's own per-node
+kernel times), and writes both side by side: time per kind of work (convolutions, matmuls,
+layout changes, the rest) and the heaviest calls of each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main() -> None:
     ap.add_argument("workdir", help="a tuned workdir with model.so and its database")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--top", type=int, default=25, help="rows printed")
+    ap.add_argument("--markdown", default=None, metavar="FILE",
+                    help="also profile ONNX Runtime and write the comparison here")
     args = ap.parse_args()
 
     from fisched.compile import LIBRARY_FILE, compile_model
@@ -90,6 +96,81 @@ def main() -> None:
     for r in rows[:args.top]:
         est = "" if r["estimate_ms"] is None else f"{r['estimate_ms']:.3f}"
         print(f"{r['callee'][:60]:60s} {r['calls']:6.1f} {r['ms']:8.3f} {est:>8s}")
+    if args.markdown:
+        from fisched.measure import onnxruntime_node_profile
+        from fisched.target import host_info
+        from fisched.zoo import ZOO
+
+        if args.model not in ZOO:
+            raise SystemExit("--markdown compares with ONNX Runtime: zoo models only")
+        onnx_bytes = ZOO[args.model]().SerializeToString()
+        ort_rows = onnxruntime_node_profile(onnx_bytes, model.inputs, runner_threads(),
+                                            runs=args.runs)
+        Path(args.markdown).write_text(markdown(out, ort_rows, host_info()["llvm_cpu"],
+                                                runner_threads(), args.top))
+
+
+def runner_threads() -> int:
+    import os
+
+    return int(os.environ["TVM_NUM_THREADS"])  # load_tuned_model set it to the target's cores
+
+
+KINDS = (("convolution", ("conv",)), ("matmul", ("matmul", "dense", "gemm", "batch_matmul")),
+         ("layout change", ("transpose", "layout_transform", "reorder", "permute")),
+         ("pooling", ("pool",)))
+
+
+def kind(name: str) -> str:
+    """What a TVM callee or an ORT kernel does, from its name (fused names list their ops,
+    the heaviest first by construction: ``fused_conv2d_add_relu`` is a convolution)."""
+    low = name.lower()
+    head = low.split("_")[1] if low.startswith("fused_") else low
+    ops = {part.rstrip("0123456789") for part in low.split("_")[1:]} if low.startswith("fused_") \
+        else set()
+    if ops and ops <= {"reshape", "transpose", "layout", "transform", "permute", "dims"}:
+        return "layout change"
+    for label, keys in KINDS:
+        if any(k in head for k in keys):
+            return label
+    if low.startswith("vm.") or "alloc" in low or "builtin" in low:
+        return "VM builtins"
+    return "other kernels"
+
+
+def markdown(tvm: dict, ort_rows: list[dict], host: str, threads: int, top: int) -> str:
+    tvm_kinds: dict[str, float] = defaultdict(float)
+    for r in tvm["callees"]:
+        tvm_kinds[kind(r["callee"])] += r["ms"]
+    ort_kinds: dict[str, float] = defaultdict(float)
+    for r in ort_rows:
+        ort_kinds[kind(r["op"])] += r["median_us"] / 1e3
+    ort_total = sum(r["median_us"] for r in ort_rows) / 1e3
+    lines = [f"# Where {tvm['model']}'s time goes: fisched's tuned model against ONNX Runtime",
+             "", f"`benchmarks/profile_model.py {tvm['model']} {tvm['workdir']} --markdown ...`;"
+             f" host `{host}`, {threads} threads, {tvm['runs']} runs each. TVM: the VM's calls "
+             "timed one by one (instrument), against each tuned kernel's tuning estimate "
+             "(weight x best measured latency). ONNX Runtime: its own per-node kernel times "
+             "(`enable_profiling`), medians per node.", "",
+             f"- TVM end to end (uninstrumented median): {tvm['plain_median_ms']:.2f} ms; "
+             f"calls timed one by one sum to {tvm['instrumented_sum_ms']:.2f} ms; the tuning "
+             f"estimate of those kernels: {tvm['estimate_ms']:.2f} ms",
+             f"- ONNX Runtime, per-node medians summed: {ort_total:.2f} ms", "",
+             "| kind of work | TVM ms | ONNX Runtime ms | TVM / ORT |", "|---|---|---|---|"]
+    for label in sorted(set(tvm_kinds) | set(ort_kinds), key=lambda k: -tvm_kinds.get(k, 0)):
+        t, o = tvm_kinds.get(label, 0.0), ort_kinds.get(label, 0.0)
+        lines.append(f"| {label} | {t:.2f} | {o:.2f} | {t / o:.2f} |" if o else
+                     f"| {label} | {t:.2f} | {o:.2f} | — |")
+    lines += ["", f"Heaviest TVM calls (of {len(tvm['callees'])}):", "",
+              "| callee | calls | ms | tuning estimate ms |", "|---|---|---|---|"]
+    for r in tvm["callees"][:top]:
+        est = "—" if r["estimate_ms"] is None else f"{r['estimate_ms']:.3f}"
+        lines.append(f"| `{r['callee']}` | {r['calls']:.0f} | {r['ms']:.3f} | {est} |")
+    lines += ["", f"Heaviest ONNX Runtime nodes (of {len(ort_rows)}):", "",
+              "| node | kernel | ms |", "|---|---|---|"]
+    for r in ort_rows[:top]:
+        lines.append(f"| `{r['node']}` | {r['op']} | {r['median_us'] / 1e3:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
