@@ -32,3 +32,25 @@ def test_zoo_model_matches_onnxruntime_numerically(name, target):
     expected = model.reference.run(model.inputs)
     assert out.shape == expected.shape
     assert max_relative_error(out, expected) < 1e-4
+
+
+def test_zoo_verb_lists_every_model(capsys):
+    """``fisched zoo --json``: every built-in model with its inputs and a summary line."""
+    import json
+
+    from fisched.cli import main
+
+    assert main(["zoo", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(ZOO)
+    assert rows[0]["inputs"]["input"]["shape"] == [1, 3, 224, 224]
+    assert all(r["summary"] for r in rows)
+
+
+def test_global_flags_work_after_the_verb():
+    from fisched.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["zoo", "-v"]).verbose is True
+    assert parser.parse_args(["-v", "zoo"]).verbose is True
+    assert parser.parse_args(["zoo"]).verbose is False

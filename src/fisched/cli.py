@@ -269,6 +269,22 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_zoo(args) -> int:
+    """The built-in models: name, input shapes, one line on what each is."""
+    from .zoo import ZOO, describe_zoo
+
+    rows = describe_zoo()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(name) for name in ZOO)
+    for row in rows:
+        shapes = ", ".join(f"{k} {'x'.join(map(str, v['shape']))} {v['dtype']}"
+                           for k, v in row["inputs"].items())
+        print(f"{row['name']:{width}s}  {shapes:32s}  {row['summary']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cost_models import COST_MODELS
@@ -277,7 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fisched {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show MetaSchedule's logs")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # the same flag after the verb (``fisched tune -v ...``); SUPPRESS keeps the verb's parser
+    # from overwriting a -v given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show MetaSchedule's logs")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    class _Sub:  # every verb's parser takes the common flags
+        @staticmethod
+        def add_parser(name: str, **kwargs):
+            return subparsers.add_parser(name, parents=[common], **kwargs)
+
+    sub = _Sub()
+
+    p = sub.add_parser("zoo", help="list the built-in models")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_zoo)
 
     p = sub.add_parser("tune", help="tune a model into a workdir (resumes if it exists)")
     _add_model_args(p)

@@ -244,6 +244,30 @@ ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
 """Model name -> builder. The first three are the paper's evaluation models; the others widen
 the shipped dataset (``fisched collect``)."""
 
+_SUMMARIES = {"resnet18": "ResNet-18 (basic blocks), ImageNet 224x224, batch 1",
+              "resnet50": "ResNet-50 (bottlenecks), ImageNet 224x224, batch 1"}
+
+
+def describe_zoo() -> list[dict]:
+    """Per built-in model: name, graph inputs (shape, dtype) and a one-line summary (the
+    builder's docstring's first line). Builds each graph, which takes a second or two."""
+    rows = []
+    for name, build in ZOO.items():
+        model = build()
+        init_names = {init.name for init in model.graph.initializer}
+        inputs = {}
+        for inp in model.graph.input:
+            if inp.name in init_names:
+                continue
+            ttype = inp.type.tensor_type
+            inputs[inp.name] = {
+                "shape": [d.dim_value for d in ttype.shape.dim],
+                "dtype": str(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))}
+        doc = (getattr(build, "__doc__", None) or "").strip().splitlines()
+        summary = _SUMMARIES.get(name) or (doc[0] if doc else "")
+        rows.append({"name": name, "inputs": inputs, "summary": summary})
+    return rows
+
 
 def sample_inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded inputs for every graph input: normal floats, or in-range ids for integer inputs."""
