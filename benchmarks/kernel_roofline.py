@@ -7,7 +7,8 @@ per distinct shape) are cut out as single-node ONNX models (weights as constants
 activations as inputs). Each is then
 
 - tuned by fisched, the CLI's defaults for the host (prepacked weights, NHWC convolutions,
-  stock XGBModel), on its heaviest task only, ``--trials`` trials in rounds of
+  stock XGBModel; ``--layouts nhwc,as-is`` adds the model file's layout, to see what the
+  layout buys), on its heaviest task only, ``--trials`` trials in rounds of
   ``--trials-per-iter`` (so the cost model steers later rounds); fisched's GFLOPS is the
   node's FLOPs over the best measured kernel time;
 - run by ONNX Runtime at the same threads, ``enable_profiling`` on: the reference GFLOPS is
@@ -123,7 +124,8 @@ def ort_kernel_us(single: onnx.ModelProto, feeds: dict, threads: int) -> tuple[f
     return kernel, rows
 
 
-def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, seed: int):
+def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, seed: int,
+                       layout: str):
     """(task name, best kernel seconds) after tuning the single-node model's heaviest task."""
     from fisched.cost_models import make_cost_model
     from fisched.frontend import load_model
@@ -132,7 +134,7 @@ def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, se
     from fisched.tune import extract, run_search
 
     target = make_target()
-    model = load_model(str(path), prepack=True, layout="nhwc")
+    model = load_model(str(path), prepack=True, layout=layout)
     task = max(extract(model, target), key=lambda t: t.flops)
     workdir.mkdir(parents=True, exist_ok=True)
     database = open_database(workdir)
@@ -151,6 +153,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--trials-per-iter", type=int, default=16)
     ap.add_argument("--per-model", type=int, default=2, help="heaviest nodes per model")
+    ap.add_argument("--layouts", default="nhwc", help="comma-separated: nhwc, as-is")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default="runs/kernels")
     ap.add_argument("--out", default="results/ort_gap/kernels.json")
@@ -168,34 +171,36 @@ def main() -> None:
     threads = default_num_cores()
     data.update({"host_cpu": host["llvm_cpu"], "host": host, "threads": threads,
                  "sgemm_gflops": sgemm_gflops()})
-    tasks = {(t["model"], t["node"]): t for t in data.get("tasks", [])}
+    tasks = {(t["model"], t["node"], t["layout"]): t for t in data.get("tasks", [])}
     for model_name in args.models:
         model = ZOO[model_name]()
         shapes = _shapes(model)
         for node, flops in heaviest_nodes(model, args.per_model):
             single = single_node_model(model, node, shapes)
-            wd = Path(args.runs) / model_name / node.output[0]
-            wd.mkdir(parents=True, exist_ok=True)
-            path = wd / "node.onnx"
+            node_dir = Path(args.runs) / model_name / node.output[0]
+            node_dir.mkdir(parents=True, exist_ok=True)
+            path = node_dir / "node.onnx"
             onnx.save(single, str(path))
-            task, best = tune_heaviest_task(path, wd, args.trials, args.trials_per_iter,
-                                            args.seed)
             ref_us, ort_rows = ort_kernel_us(single, sample_inputs(single), threads)
-            row = {"model": model_name, "node": node.output[0], "op": node.op_type,
-                   "shapes": {i: shapes[i] for i in node.input if i}, "task": task,
-                   "trials": args.trials, "flops": flops, "ms": best * 1e3,
-                   "gflops": flops / best / 1e9, "reference_ms": ref_us / 1e3,
-                   "reference_gflops": flops / ref_us / 1e3,
-                   "ratio": (flops / best / 1e9) / (flops / ref_us / 1e3),
-                   "reference_nodes": ort_rows}
-            tasks[(model_name, node.output[0])] = row
-            print(f"{model_name} {node.op_type} {row['shapes']}: fisched {row['gflops']:.1f} "
-                  f"GFLOPS, onnxruntime {row['reference_gflops']:.1f}, ratio "
-                  f"{row['ratio']:.2f}", flush=True)
-            data["tasks"] = list(tasks.values())
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(data, indent=2) + "\n")
-            out.with_suffix(".md").write_text(markdown(data))
+            for layout in args.layouts.split(","):
+                task, best = tune_heaviest_task(path, node_dir / layout, args.trials,
+                                                args.trials_per_iter, args.seed, layout)
+                row = {"model": model_name, "node": node.output[0], "op": node.op_type,
+                       "layout": layout,
+                       "shapes": {i: shapes[i] for i in node.input if i}, "task": task,
+                       "trials": args.trials, "flops": flops, "ms": best * 1e3,
+                       "gflops": flops / best / 1e9, "reference_ms": ref_us / 1e3,
+                       "reference_gflops": flops / ref_us / 1e3,
+                       "ratio": (flops / best / 1e9) / (flops / ref_us / 1e3),
+                       "reference_nodes": ort_rows}
+                tasks[(model_name, node.output[0], layout)] = row
+                print(f"{model_name} {node.op_type} {row['shapes']} {layout}: fisched "
+                      f"{row['gflops']:.1f} GFLOPS, onnxruntime {row['reference_gflops']:.1f}, "
+                      f"ratio {row['ratio']:.2f}", flush=True)
+                data["tasks"] = list(tasks.values())
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(data, indent=2) + "\n")
+                out.with_suffix(".md").write_text(markdown(data))
 
 
 def markdown(data: dict) -> str:
@@ -204,11 +209,11 @@ def markdown(data: dict) -> str:
              "best measured kernel after the trials, CPU defaults (prepacked, NHWC), stock "
              "XGBModel; onnxruntime: its compute kernel's median from enable_profiling "
              "(reorders excluded)", "",
-             "| model | op | shapes | trials | fisched GFLOPS | onnxruntime GFLOPS | ratio | "
-             "fisched / sgemm |", "|---|---|---|---|---|---|---|---|"]
+             "| model | op | shapes | layout | trials | fisched GFLOPS | onnxruntime GFLOPS | "
+             "ratio | fisched / sgemm |", "|---|---|---|---|---|---|---|---|---|"]
     for t in data["tasks"]:
         shapes = " ".join("x".join(map(str, s)) for s in t["shapes"].values())
-        lines.append(f"| {t['model']} | {t['op']} | {shapes} | {t['trials']} | "
+        lines.append(f"| {t['model']} | {t['op']} | {shapes} | {t['layout']} | {t['trials']} | "
                      f"{t['gflops']:.1f} | {t['reference_gflops']:.1f} | {t['ratio']:.2f} | "
                      f"{t['gflops'] / data['sgemm_gflops']:.2f} |")
     return "\n".join(lines) + "\n"
