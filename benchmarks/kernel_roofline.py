@@ -159,17 +159,13 @@ def main() -> None:
     ap.add_argument("--out", default="results/ort_gap/kernels.json")
     args = ap.parse_args()
 
-    from fisched.target import default_num_cores, host_info
+    from fisched.target import default_num_cores, open_host_results
     from fisched.zoo import ZOO, sample_inputs
 
-    host = host_info()
     out = Path(args.out)
-    data = json.loads(out.read_text()) if out.exists() else {}
-    if data.get("host_cpu", host["llvm_cpu"]) != host["llvm_cpu"]:
-        sys.exit(f"{out} holds results from {data['host_cpu']}: move it under a folder named "
-                 "for its host first")
+    data, host = open_host_results(out)
     threads = default_num_cores()
-    data.update({"host_cpu": host["llvm_cpu"], "host": host, "threads": threads,
+    data.update({"host": host, "threads": threads,
                  "sgemm_gflops": sgemm_gflops()})
     tasks = {(t["model"], t["node"], t["layout"]): t for t in data.get("tasks", [])}
     for model_name in args.models:

@@ -68,16 +68,11 @@ def main() -> None:
 
     from fisched.compile import LIBRARY_FILE
     from fisched.measure import VMRunner, time_against_reference
-    from fisched.target import host_info
+    from fisched.target import open_host_results
     from fisched.tune import load_tuned_model, read_meta
 
-    host = host_info()
     out = Path(args.out)
-    data = json.loads(out.read_text()) if out.exists() else {"models": {}}
-    if data.get("host_cpu", host["llvm_cpu"]) != host["llvm_cpu"]:
-        sys.exit(f"{out} holds results from {data['host_cpu']}: move it under a folder named "
-                 "for its host first")
-    data["host_cpu"] = host["llvm_cpu"]
+    data, host = open_host_results(out, {"models": {}})
     for model_name in args.models:
         seed_dir = Path(args.runs) / model_name / f"seed{args.seed}"
         if args.time_limit:

@@ -69,16 +69,11 @@ def main() -> None:
 
     from fisched.compile import LIBRARY_FILE
     from fisched.measure import VMRunner, max_relative_error, time_side_by_side
-    from fisched.target import host_info
+    from fisched.target import open_host_results
     from fisched.tune import load_tuned_model, read_meta
 
-    host = host_info()
     out = Path(args.out)
-    data = json.loads(out.read_text()) if out.exists() else {}
-    if data.get("host_cpu", host["llvm_cpu"]) != host["llvm_cpu"]:
-        sys.exit(f"{out} holds results from {data['host_cpu']}, this host is "
-                 f"{host['llvm_cpu']}: move it under a folder named for its host first")
-    data["host_cpu"] = host["llvm_cpu"]
+    data, host = open_host_results(out)
     arms = [a for a in ARMS if a in args.arms.split(",")]
     if "old" not in arms or "new" not in arms:
         sys.exit("--arms needs at least old and new")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import psutil
 
@@ -87,3 +88,20 @@ def host_info() -> dict:
     return {"llvm_cpu": host_cpu(), "model": cpu_model(),
             "cores": psutil.cpu_count(logical=False) or psutil.cpu_count(),
             "isa": [f for f in _ISA_FLAGS if f in flags]}
+
+
+def open_host_results(path: str | Path, default: dict | None = None) -> tuple[dict, dict]:
+    """A results file to add this host's measurements to, and ``host_info()``.
+
+    The file's ``host_cpu`` must be this host's: figures from two hosts are never compared, so
+    a file from another one is refused (move it under a folder named for its host first). A
+    missing file starts as ``default`` (``{}``). ``host_cpu`` is set on the returned dict.
+    """
+    host = host_info()
+    path = Path(path)
+    data = json.loads(path.read_text()) if path.exists() else dict(default or {})
+    if data.get("host_cpu", host["llvm_cpu"]) != host["llvm_cpu"]:
+        raise FischedError(f"{path} holds results from {data['host_cpu']}, this host is "
+                           f"{host['llvm_cpu']}: move it under a folder named for its host")
+    data["host_cpu"] = host["llvm_cpu"]
+    return data, host

@@ -253,35 +253,36 @@ def describe_zoo() -> list[dict]:
     builder's docstring's first line). Builds each graph, which takes a second or two."""
     rows = []
     for name, build in ZOO.items():
-        model = build()
-        init_names = {init.name for init in model.graph.initializer}
-        inputs = {}
-        for inp in model.graph.input:
-            if inp.name in init_names:
-                continue
-            ttype = inp.type.tensor_type
-            inputs[inp.name] = {
-                "shape": [d.dim_value for d in ttype.shape.dim],
-                "dtype": str(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type))}
         doc = (getattr(build, "__doc__", None) or "").strip().splitlines()
-        summary = _SUMMARIES.get(name) or (doc[0] if doc else "")
-        rows.append({"name": name, "inputs": inputs, "summary": summary})
+        inputs = {n: {"shape": shape, "dtype": str(dtype)}
+                  for n, shape, dtype in graph_inputs(build())}
+        rows.append({"name": name, "inputs": inputs,
+                     "summary": _SUMMARIES.get(name) or (doc[0] if doc else "")})
+    return rows
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[tuple[str, list[int], np.dtype]]:
+    """(name, shape, numpy dtype) of each graph input that is not an initializer; a dynamic
+    dimension shows as 0."""
+    init_names = {init.name for init in model.graph.initializer}
+    rows = []
+    for inp in model.graph.input:
+        if inp.name in init_names:
+            continue
+        ttype = inp.type.tensor_type
+        rows.append((inp.name, [d.dim_value for d in ttype.shape.dim],
+                     onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)))
     return rows
 
 
 def sample_inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded inputs for every graph input: normal floats, or in-range ids for integer inputs."""
     rng = np.random.default_rng(seed)
-    init_names = {init.name for init in model.graph.initializer}
     feeds = {}
-    for inp in model.graph.input:
-        if inp.name in init_names:
-            continue
-        ttype = inp.type.tensor_type
-        shape = [d.dim_value if d.dim_value > 0 else 1 for d in ttype.shape.dim]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)
+    for name, dims, dtype in graph_inputs(model):
+        shape = [d if d > 0 else 1 for d in dims]
         if np.issubdtype(dtype, np.integer):
-            feeds[inp.name] = rng.integers(0, 1000, shape).astype(dtype)
+            feeds[name] = rng.integers(0, 1000, shape).astype(dtype)
         else:
-            feeds[inp.name] = rng.standard_normal(shape).astype(dtype)
+            feeds[name] = rng.standard_normal(shape).astype(dtype)
     return feeds
