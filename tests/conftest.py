@@ -40,3 +40,21 @@ def target():
     from fisched.target import make_target
 
     return make_target(None)
+
+
+@pytest.fixture(scope="session")
+def tuned_tiny(tmp_path_factory):
+    """A workdir with the tiny model tuned (4 trials, the CLI's defaults) and compiled: for
+    tests that only read a finished workdir. Tests that change a workdir make their own."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("tuned_tiny")
+    path = root / "tiny.onnx"
+    onnx.save(tiny_onnx_model(), str(path))
+    wd = root / "w"
+    res = subprocess.run([sys.executable, "-m", "fisched.cli", "tune", str(path), "--trials",
+                          "4", "--workdir", str(wd), "-q"], capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stderr
+    return wd

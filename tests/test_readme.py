@@ -18,14 +18,10 @@ def readme_snippet(tag: str) -> str:
     raise AssertionError(f"README.md has no snippet tagged {tag}")
 
 
-def test_tuned_model_runs_from_plain_tvm(tiny_onnx, tmp_path):
-    """Tune the tiny model, then run the README's snippet on its model.so in a fresh Python
-    that never imports fisched (only the library path and the input's shape swapped in)."""
-    wd = tmp_path / "w"
-    res = subprocess.run([sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx),
-                          "--trials", "4", "--workdir", str(wd), "-q"],
-                         capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr
+def test_tuned_model_runs_from_plain_tvm(tuned_tiny, tmp_path):
+    """The README's snippet on a tuned model.so, in a fresh Python that never imports fisched
+    (only the library path and the input's shape swapped in)."""
+    wd = tuned_tiny
     snippet = readme_snippet("plain-tvm")
     assert "runs/demo/model.so" in snippet and "(1, 3, 224, 224)" in snippet
     code = (snippet.replace("runs/demo/model.so", str(wd / "model.so"))

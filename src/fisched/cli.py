@@ -114,6 +114,28 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    from .report import format_state, workdir_state
+
+    state = workdir_state(args.workdir)
+    print(json.dumps(state, indent=2) if args.json else format_state(state))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .measure import run_library
+
+    result = run_library(args.workdir, args.inputs, args.output, args.repeat)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['library']}: median {result['median_ms']:.3f} ms over "
+              f"{result['repeat']} runs ({result['threads']} threads); outputs "
+              + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in result["outputs"].items())
+              + (f" written to {args.output}" if args.output else ""))
+    return 0
+
+
 def cmd_measure(args) -> int:
     from .compile import LIBRARY_FILE, compile_model, compile_untuned
     from .frontend import load_model, model_name
@@ -310,6 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("zoo", help="list the built-in models")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("show", help="a workdir's settings, per-task results and last timing")
+    p.add_argument("workdir")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("run", help="run a workdir's tuned model.so on inputs from a .npz file")
+    p.add_argument("workdir")
+    p.add_argument("--inputs", required=True, metavar="FILE.npz",
+                   help="one array per model input, named as the model's inputs")
+    p.add_argument("-o", "--output", default=None, metavar="FILE.npz",
+                   help="write the outputs here (output0, output1, ...)")
+    p.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tune", help="tune a model into a workdir (resumes if it exists)")
     _add_model_args(p)

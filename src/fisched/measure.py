@@ -183,3 +183,65 @@ def onnxruntime_node_profile(model_bytes: bytes, feeds: dict[str, np.ndarray], t
         rows.append({"node": node, "op": ops[node], "calls": len(durs),
                      "median_us": statistics.median(durs)})
     return sorted(rows, key=lambda r: -r["median_us"])
+
+
+def _flatten_outputs(out) -> list[np.ndarray]:
+    if hasattr(out, "numpy"):
+        return [out.numpy()]
+    return [a for item in out for a in _flatten_outputs(item)]
+
+
+def run_library(workdir, inputs_path, output_path=None, repeat: int = 10) -> dict:
+    """``fisched run``: the workdir's ``model.so`` on the arrays of an ``.npz`` file.
+
+    The file must hold every model input by name (``fisched.json`` lists them) with the shape
+    and dtype the model was tuned for; anything else is refused before the library is loaded.
+    Runs once for the outputs (written to ``output_path`` as ``output0``, ``output1``, ...),
+    then ``repeat`` timed runs at ``TVM_NUM_THREADS`` (default: the target's cores)."""
+    import json
+    import os
+    from pathlib import Path
+
+    from .errors import FischedError
+    from .target import make_target, num_cores
+
+    if repeat <= 0:
+        raise FischedError(f"--repeat must be positive, got {repeat}")
+    workdir = Path(workdir)
+    meta_path, library = workdir / "fisched.json", workdir / "model.so"
+    if not meta_path.exists() or not library.exists():
+        raise FischedError(f"{workdir} holds no tuned model (fisched.json and model.so); run "
+                           "fisched tune first")
+    meta = json.loads(meta_path.read_text())
+    try:
+        with np.load(inputs_path) as npz:
+            given = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as err:
+        raise FischedError(f"cannot read inputs {inputs_path}: {err}") from None
+    feeds = {}
+    for name, (shape, dtype) in meta["inputs"].items():
+        if name not in given:
+            raise FischedError(f"{inputs_path} has no array {name!r} (the model's inputs: "
+                               f"{', '.join(meta['inputs'])})")
+        arr = given[name]
+        if list(arr.shape) != list(shape) or str(arr.dtype) != dtype:
+            raise FischedError(f"input {name!r} is {list(arr.shape)} {arr.dtype}, the model "
+                               f"was tuned for {shape} {dtype}")
+        feeds[name] = np.ascontiguousarray(arr)
+    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(make_target(meta["target"]))))
+    import tvm
+
+    runner = VMRunner(str(library))
+    args = [tvm.runtime.tensor(v, runner.device) for v in feeds.values()]
+    outputs = _flatten_outputs(runner.vm["main"](*args))
+    if output_path:
+        np.savez(output_path, **{f"output{i}": o for i, o in enumerate(outputs)})
+    call = runner.timer(feeds)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"library": str(library), "threads": int(os.environ["TVM_NUM_THREADS"]),
+            "repeat": repeat, "median_ms": statistics.median(times), "runs_ms": times,
+            "outputs": {f"output{i}": list(o.shape) for i, o in enumerate(outputs)}}

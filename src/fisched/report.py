@@ -71,3 +71,48 @@ def write_measure_report(workdir: str | Path, model: str, target, threads: int, 
               f"({'ok' if v <= tolerance else 'FAILED'}, tolerance {tolerance:g})"
               for k, v in checks.items()]
     return "\n".join(lines)
+
+
+def workdir_state(workdir: str | Path) -> dict:
+    """What ``fisched show`` prints: the workdir's settings (``fisched.json``), its last tune
+    report (per task: weight, records, failures, best latency, GFLOPS; the end-to-end
+    estimate) and its last ``measure`` result, whichever exist. Reads files only."""
+    workdir = Path(workdir)
+    meta = read_meta(workdir)
+    state = {"workdir": str(workdir), "settings": {k: v for k, v in meta.items()
+                                                    if k != "provenance"},
+             "tuned_at": meta.get("provenance", {}).get("date"),
+             "library": (workdir / "model.so").exists()}
+    for key, name in (("report", TUNE_REPORT), ("measure", MEASURE_REPORT)):
+        path = workdir / name
+        state[key] = json.loads(path.read_text()) if path.exists() else None
+    return state
+
+
+def format_state(state: dict) -> str:
+    """``workdir_state`` as text: settings, then the per-task table, heaviest first."""
+    s = state["settings"]
+    lines = [f"{state['workdir']}: {s['model']} ({s.get('source', '')}), target {s['target']}",
+             f"  trials {s.get('trials')}, cost model {s.get('cost_model')}, seed "
+             f"{s.get('seed')}, population {s.get('population', 512)}, weights "
+             f"{s.get('weights', 'as-is')}, layout {s.get('layout', 'as-is')}, math "
+             f"{s.get('math', 'exact')}; model.so {'present' if state['library'] else 'absent'}"]
+    report = state["report"]
+    if report is None:
+        lines.append("  no tune report yet (a tune in progress or cut short writes none)")
+    else:
+        rows = sorted(report["tasks"], key=lambda r: -(r["weight"] * (r["best_ms"] or 0)))
+        lines += ["", _table(["task", "weight", "records", "failed", "best ms", "GFLOPS"], [
+            [r["task"], f"{r['weight']:g}", r["records"], r["failed"],
+             "-" if r["best_ms"] is None else f"{r['best_ms']:.4f}",
+             "-" if r["gflops"] is None else f"{r['gflops']:.1f}"] for r in rows]),
+            "", f"{report['records']} records; estimated end-to-end "
+            + ("-" if report["estimate_ms"] is None else f"{report['estimate_ms']:.2f} ms")]
+    measure = state["measure"]
+    if measure is not None:
+        import statistics
+
+        timed = ", ".join(f"{r['name']} {statistics.median(r['runs_ms']):.3f} ms"
+                          for r in measure["latency"])
+        lines.append(f"last measure ({measure['threads']} threads): {timed}")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""The verbs that read a finished workdir: show and run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from fisched.cli import main
+
+
+def test_show_prints_settings_and_tasks(tuned_tiny, capsys):
+    assert main(["show", str(tuned_tiny), "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["settings"]["model"] == "tiny" and state["library"] is True
+    assert state["report"]["records"] >= 4 and state["report"]["tasks"]
+    assert main(["show", str(tuned_tiny)]) == 0
+    text = capsys.readouterr().out
+    assert "layout nhwc" in text and state["report"]["tasks"][0]["task"] in text
+
+
+def test_show_of_an_untuned_dir_is_one_line(tmp_path, capsys):
+    assert main(["show", str(tmp_path)]) == 2
+    assert "has not been tuned" in capsys.readouterr().err
+
+
+def test_run_writes_outputs_and_refuses_bad_inputs(tuned_tiny, tmp_path, capsys):
+    from fisched.frontend import load_model
+
+    good = tmp_path / "in.npz"
+    x = np.random.default_rng(0).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    np.savez(good, input=x)
+    out = tmp_path / "out.npz"
+    assert main(["run", str(tuned_tiny), "--inputs", str(good), "-o", str(out), "--repeat", "2",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outputs"] == {"output0": [1, 10]} and len(result["runs_ms"]) == 2
+    model = load_model(str(tuned_tiny.parent / "tiny.onnx"))
+    expected = model.reference.run({"input": x})
+    with np.load(out) as npz:
+        assert np.allclose(npz["output0"], expected, rtol=1e-4, atol=1e-4)
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, input=x[:, :2])
+    assert main(["run", str(tuned_tiny), "--inputs", str(wrong)]) == 2
+    assert "was tuned for [1, 4, 16, 16]" in capsys.readouterr().err
+    np.savez(wrong, other=x)
+    assert main(["run", str(tuned_tiny), "--inputs", str(wrong)]) == 2
+    assert "has no array 'input'" in capsys.readouterr().err
