@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from fisched.records import RECORD_FILE, open_database, records_by_task, run_seconds
+from fisched.records import open_database, records_by_task, run_seconds
+from fisched.workdir import RECORD_FILE
 from fisched.tune import Task, run_search, trials_per_iter
 
 

@@ -45,7 +45,7 @@ def _pipeline_choices(args, workdir: Path, target) -> dict:
     and NHWC convolutions (``benchmarks/prepack.py``: results/ort_gap/prepack.md); other
     targets keep the model file's."""
     from .frontend import AS_IS
-    from .tune import META_FILE, meta_layout, meta_prepack, read_meta
+    from .workdir import META_FILE, meta_layout, meta_prepack, read_meta
 
     if (workdir / META_FILE).exists():
         meta = read_meta(workdir)
@@ -65,6 +65,7 @@ def cmd_tune(args) -> int:
     from .report import write_tune_report
     from .target import describe, make_target
     from .tune import tune
+    from .workdir import locked
 
     if args.trials <= 0:
         raise FischedError(f"--trials must be positive, got {args.trials}")
@@ -90,27 +91,28 @@ def cmd_tune(args) -> int:
         prior = {None: "default", "none": None}.get(args.prior, args.prior)
         cost_model_obj = default_fi_model(threads, args.seed, prior=prior,
                                           reselect_every=args.reselect_every)
-    result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
-                  num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
-                  rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
-                  cost_model_obj=cost_model_obj, population=args.population,
-                  time_limit=args.time_limit)
-    if args.validate_top and args.rpc_tracker:
-        print("validation skipped: it times kernels on this host, tuning measured them on the "
-              "RPC devices", file=sys.stderr)
-    elif args.validate_top:
-        from .validate import validate
+    with locked(workdir):  # tune, validate and compile as one, no second tune between
+        result = tune(model, workdir, target, args.trials, cost_model=args.cost_model, seed=args.seed,
+                      num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
+                      rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
+                      cost_model_obj=cost_model_obj, population=args.population,
+                      time_limit=args.time_limit)
+        if args.validate_top and args.rpc_tracker:
+            print("validation skipped: it times kernels on this host, tuning measured them on the "
+                  "RPC devices", file=sys.stderr)
+        elif args.validate_top:
+            from .validate import validate
 
-        summary = validate(model, workdir, target, top=args.validate_top)
-        changed = sum(not t["kept"] for t in summary["tasks"])
-        print(f"validation: re-timed the {args.validate_top} best schedules of "
-              f"{len(summary['tasks'])} tasks side by side in {summary['seconds']:.0f} s; "
-              f"{changed} picks differ from the lowest record", file=sys.stderr)
-    library = compile_model(model, workdir, target)
-    database = open_database(workdir)
-    print(write_tune_report(workdir, result, database))
-    done, total = scheduled_share(model, target, database)
-    print(f"compiled model: {library} ({done}/{total} functions use tuned schedules)")
+            summary = validate(model, workdir, target, top=args.validate_top)
+            changed = sum(not t["kept"] for t in summary["tasks"])
+            print(f"validation: re-timed the {args.validate_top} best schedules of "
+                  f"{len(summary['tasks'])} tasks side by side in {summary['seconds']:.0f} s; "
+                  f"{changed} picks differ from the lowest record", file=sys.stderr)
+        library = compile_model(model, workdir, target)
+        database = open_database(workdir)
+        print(write_tune_report(workdir, result, database))
+        done, total = scheduled_share(model, target, database)
+        print(f"compiled model: {library} ({done}/{total} functions use tuned schedules)")
     return 0
 
 

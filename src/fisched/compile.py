@@ -7,8 +7,8 @@ from pathlib import Path
 from .errors import FischedError
 from .frontend import AS_IS, Model
 from .records import open_database
+from .workdir import LIBRARY_FILE
 
-LIBRARY_FILE = "model.so"
 
 
 def compile_with_database(model: Model, target, database):

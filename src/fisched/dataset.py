@@ -145,7 +145,8 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
     from tvm_ffi import structural_equal
 
     from .frontend import load_model
-    from .tune import extract, model_settings
+    from .tasks import extract
+    from .workdir import model_settings
 
     source = meta.get("source", "")
     spec = source[4:] if source.startswith("zoo:") else source
@@ -195,7 +196,7 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
     from .provenance import provenance
     from .records import open_database
     from .target import make_target
-    from .tune import read_meta
+    from .workdir import read_meta
 
     feats, row_counts, runs, run_counts, task_ids, tasks = [], [], [], [], [], []
     extractor = ms.feature_extractor.PerStoreFeature()

@@ -66,7 +66,8 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     """
     from tvm_ffi import structural_hash
 
-    from .records import RECORD_FILE, WORKLOAD_FILE, mean_seconds
+    from .records import mean_seconds
+    from .workdir import RECORD_FILE, WORKLOAD_FILE
 
     task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
     workloads = [json.loads(line)[0] for line in (workdir / WORKLOAD_FILE).read_text().splitlines()

@@ -7,8 +7,8 @@ import logging
 import math
 from pathlib import Path
 
-WORKLOAD_FILE = "database_workload.json"
-RECORD_FILE = "database_tuning_record.json"
+from .workdir import RECORD_FILE, WORKLOAD_FILE
+
 log = logging.getLogger("fisched")
 FAILED_SECONDS = 1e9  # run_secs at or above this mark a failed build or run (MetaSchedule uses 1e10)
 

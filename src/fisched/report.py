@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 from .provenance import provenance
-from .tune import TuneResult, read_meta, task_summary
+from .tune import TuneResult, task_summary
+from .workdir import MEASURE_REPORT, TUNE_REPORT, read_meta, write_json
 
-TUNE_REPORT = "report.json"
-MEASURE_REPORT = "measure.json"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -17,12 +16,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)),
                       *(fmt.format(*map(str, r)) for r in rows)])
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def write_tune_report(workdir: str | Path, result: TuneResult, database) -> str:
@@ -42,7 +35,7 @@ def write_tune_report(workdir: str | Path, result: TuneResult, database) -> str:
                      "profile_seconds": result.profile},
         "provenance": provenance(),
     }
-    _write_json(workdir / TUNE_REPORT, data)
+    write_json(workdir / TUNE_REPORT, data)
     table = _table(["task", "weight", "records", "failed", "best ms", "GFLOPS"], [
         [r["task"], f"{r['weight']:g}", r["records"], r["failed"],
          f"{r['best_ms']:.4f}" if r["best_ms"] is not None else "-",
@@ -61,7 +54,7 @@ def write_measure_report(workdir: str | Path, model: str, target, threads: int, 
     data = {"model": model, "threads": threads, "latency": [r.as_dict() for r in rows],
             "max_relative_error": checks, "tolerance": tolerance,
             "provenance": provenance(target)}
-    _write_json(workdir / MEASURE_REPORT, data)
+    write_json(workdir / MEASURE_REPORT, data)
     base = rows[0].median_ms
     table = _table(["", "median ms", "p10-p90 ms", "runs", "vs tuned"], [
         [r.name, f"{r.median_ms:.3f}", "{:.3f}-{:.3f}".format(*r.spread_ms), len(r.runs_ms),

@@ -8,7 +8,6 @@ total, and records already in the database count towards it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,12 +17,18 @@ from pathlib import Path
 from .build import intrinsics_for, make_builder, make_runner
 from .cost_models import make_cost_model
 from .errors import FischedError
-from .frontend import AS_IS, Model, fuse
-from .provenance import provenance
+from .frontend import Model
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, num_cores
+from .tasks import Task, extract
+from .workdir import (META_FILE, check_meta, discard_validated, load_tuned_model, locked,
+                      meta_fast_math, meta_layout, meta_prepack, model_settings, read_meta,
+                      write_meta)
 
-META_FILE = "fisched.json"
+__all__ = ["META_FILE", "Task", "TuneResult", "check_meta", "extract", "load_tuned_model",
+           "meta_fast_math", "meta_layout", "meta_prepack", "model_settings", "read_meta",
+           "run_search", "tune", "write_meta"]  # the workdir/task names stay importable here
+
 POPULATION_ENV = "FISCHED_SEARCH_POPULATION"
 DEFAULT_POPULATION = 128
 """The evolutionary search's population per task unless told otherwise (MetaSchedule: 512).
@@ -33,16 +38,6 @@ XGBModel 43.9 vs 37.0 ms, fi 31.0 vs 29.2 ms) at 2.5-2.9x fewer trials per hour;
 within noise of 128 at 0.6-0.7x its rate; 64 was clearly worse with XGBModel (58.3 ms). Measured
 at 6 candidates per task per round; long runs measure up to 64 per round from this population."""
 log = logging.getLogger("fisched")
-
-
-@dataclass
-class Task:
-    """One tuning task: a fused TIR function of the model and how often the model calls it."""
-
-    name: str
-    mod: object
-    weight: float
-    flops: float = 0.0
 
 
 @dataclass
@@ -56,116 +51,11 @@ class TuneResult:
     set_aside: list[str] = field(default_factory=list)  # unreadable records moved aside
 
 
-def extract(model: Model, target) -> list[Task]:
-    """The model's tuning tasks (legalize, fuse, then MetaSchedule's extractor)."""
-    from tvm.s_tir import meta_schedule as ms
-
-    extracted = ms.relax_integration.extract_tasks(fuse(model.mod, model.prepack, model.layout), target)
-    tasks = []
-    for t in extracted:
-        try:
-            from tvm.s_tir.analysis import estimate_tir_flops  # noqa: PLC0415
-            flops = float(estimate_tir_flops(t.dispatched[0]))
-        except Exception:  # flop estimation does not handle every op; it is informative only
-            flops = 0.0
-        tasks.append(Task(t.task_name, t.dispatched[0], float(t.weight), flops))
-    if not tasks:
-        raise FischedError(f"model {model.name} has no tunable tasks")
-    return tasks
-
-
 def trials_per_iter(trials: int, n_tasks: int, cap: int = 64) -> int:
     """Candidates measured per task per round: small enough that the first round-robin round
     reaches every task (MetaSchedule has no CPU fallback schedule, an untouched task stays a
     naive loop nest), at most ``cap`` (MetaSchedule's default)."""
     return max(1, min(cap, trials // max(1, n_tasks)))
-
-
-def check_meta(workdir: Path, model: Model, target) -> dict:
-    """Refuse to mix two models or two targets in one database; return the stored metadata."""
-    path = workdir / META_FILE
-    if not path.exists():
-        return {}
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise FischedError(f"{path} is corrupt; move it away to start afresh") from None
-    if meta.get("model") != model.name:
-        raise FischedError(f"workdir {workdir} holds tuning of {meta.get('model')!r}, "
-                           f"not {model.name!r}; use another --workdir")
-    if meta.get("target") != str(target):
-        raise FischedError(f"workdir {workdir} was tuned for target {meta.get('target')}, "
-                           f"not {target}; use another --workdir")
-    if meta_prepack(meta) != model.prepack:
-        raise FischedError(f"workdir {workdir} was tuned with weights "
-                           f"{'prepacked' if meta_prepack(meta) else 'as-is'} (its tasks differ): "
-                           + ("pass --no-prepack" if model.prepack else "pass --prepack") +
-                           " or use another --workdir")
-    if meta_layout(meta) != model.layout:
-        raise FischedError(f"workdir {workdir} was tuned with layout {meta_layout(meta)} (its "
-                           f"tasks differ): pass --layout {meta_layout(meta)} or use another "
-                           "--workdir")
-    if meta_fast_math(meta) != model.fast_math:
-        raise FischedError(f"workdir {workdir} was tuned with {meta.get('math', 'exact')} math "
-                           "(its tasks differ): " + ("pass --exact-math" if model.fast_math else
-                                                     "drop --exact-math") +
-                           " or use another --workdir")
-    return meta
-
-
-def meta_fast_math(meta: dict) -> bool:
-    """Whether a workdir's model was prepared with fast math (``frontend.prepare``); workdirs
-    from before fisched recorded it were not."""
-    return meta.get("math", "exact") == "fast"
-
-
-def meta_prepack(meta: dict) -> bool:
-    """Whether a workdir's tasks have layout-free weights (``frontend.fuse``); workdirs from
-    before fisched recorded it do not."""
-    return meta.get("weights", "as-is") == "prepacked"
-
-
-def meta_layout(meta: dict) -> str:
-    """The convolutions' activation layout a workdir was tuned with (``frontend.fuse``);
-    workdirs from before fisched recorded it kept the model file's."""
-    return meta.get("layout", AS_IS)
-
-
-def model_settings(meta: dict) -> dict:
-    """``load_model`` keyword arguments that prepare a model as a workdir's was prepared."""
-    return {"fast_math": meta_fast_math(meta), "prepack": meta_prepack(meta),
-            "layout": meta_layout(meta)}
-
-
-def write_meta(workdir: Path, model: Model, target, **settings) -> None:
-    meta = {"model": model.name, "source": model.source, "target": str(target),
-            "math": "fast" if model.fast_math else "exact",
-            "weights": "prepacked" if model.prepack else "as-is", "layout": model.layout,
-            "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in model.inputs.items()},
-            **settings, "provenance": provenance(target)}
-    tmp = workdir / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(workdir / META_FILE)
-
-
-def read_meta(workdir: str | Path) -> dict:
-    path = Path(workdir) / META_FILE
-    if not path.exists():
-        raise FischedError(f"{workdir} has not been tuned (no {META_FILE}); run fisched tune first")
-    return json.loads(path.read_text())
-
-
-def load_tuned_model(spec: str, workdir: str | Path):
-    """``(model, target)`` as ``workdir`` was tuned: its recorded target and math, and
-    TVM_NUM_THREADS defaulting to the target's cores as the CLI sets it (for scripts that time
-    or re-time what a workdir holds)."""
-    from .frontend import load_model
-    from .target import make_target
-
-    meta = read_meta(workdir)
-    target = make_target(meta["target"])
-    os.environ.setdefault("TVM_NUM_THREADS", str(num_cores(target)))
-    return load_model(spec, threads=num_cores(target), **model_settings(meta)), target
 
 
 def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool):
@@ -346,7 +236,15 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     if trials <= 0:
         raise FischedError(f"--trials must be positive, got {trials}")
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    with locked(workdir):
+        return _tune_locked(model, workdir, target, trials, cost_model, seed,
+                            num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
+                            strategy, callbacks, population, builder, task_scheduler, time_limit)
+
+
+def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
+                 progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
+                 population, builder, task_scheduler, time_limit) -> TuneResult:
     meta = check_meta(workdir, model, target)
     tasks = extract(model, target)
     set_aside: list[str] = []
@@ -366,9 +264,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     if remaining <= 0:
         return TuneResult(tasks, done, 0, 0, 0.0, set_aside=set_aside)
 
-    from .validate import discard
-
-    discard(workdir)  # picks among the old records; the new ones may beat them
+    discard_validated(workdir)  # picks among the old records; the new ones may beat them
     per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
     callback = _make_progress_callback(tasks, trials, done, best, progress)
     model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)

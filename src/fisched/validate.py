@@ -23,19 +23,10 @@ from pathlib import Path
 
 from .measure import rotated
 from .records import open_database, records_by_task, run_seconds
+from .workdir import validated_dir
 
-VALIDATED_DIR = "validated"
 DEFAULT_TOP = 5
 DEFAULT_ROUNDS = 5
-
-
-def validated_dir(workdir: str | Path) -> Path:
-    return Path(workdir) / VALIDATED_DIR
-
-
-def discard(workdir: str | Path) -> None:
-    """Forget earlier picks (new records may beat them)."""
-    shutil.rmtree(validated_dir(workdir), ignore_errors=True)
 
 
 def open_validated(workdir: str | Path, picks_dir: str | Path | None = None):
@@ -88,7 +79,7 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
 
     from .build import alloc_arguments, fast_build
     from .dataset import replay
-    from .tune import extract
+    from .tasks import extract
 
     if top < 2 or rounds < 1:
         raise ValueError("validation needs top >= 2 and rounds >= 1")
