@@ -246,3 +246,20 @@ def test_cli_builds_the_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypat
     assert "--cost-model fi only" in capsys.readouterr().err
     assert len(handed) == 1
 
+
+
+def test_feature_importance_model_is_public_and_defaults_to_the_shipped_selection():
+    """``fisched.FeatureImportanceModel`` is the module-level class; with no selection given it
+    keeps the shipped selection's columns, and it is a MetaSchedule cost model."""
+    from tvm.s_tir import meta_schedule as ms
+
+    import fisched
+    from fisched.fi_model import DEFAULT_SELECTION, FeatureImportanceModel
+    from fisched.importance import FeatureSelection
+
+    assert fisched.FeatureImportanceModel is FeatureImportanceModel
+    model = FeatureImportanceModel(prior=None)
+    assert isinstance(model, ms.cost_model.CostModel)
+    shipped = FeatureSelection.load(DEFAULT_SELECTION).indices_
+    assert list(model.columns) == list(shipped) and len(shipped) < 164
+    assert len(FeatureImportanceModel(selection=None, prior=None).columns) == 164

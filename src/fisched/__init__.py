@@ -14,6 +14,7 @@ _LAZY = {
     "tune": "fisched.tune",
     "compile_model": "fisched.compile",
     "time_against_reference": "fisched.measure",
+    "FeatureImportanceModel": "fisched.fi_model",
 }
 
 

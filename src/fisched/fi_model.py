@@ -15,8 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from tvm.ir.utils import derived_object
+from tvm.s_tir import meta_schedule as ms
+from tvm_ffi import structural_hash
+
+from .dataset import Dataset, load_dataset
 from .features import N_FEATURES
-from .labels import get_label_fn
+from .importance import FeatureSelection, fit_model, reselect
+from .labels import get_label_fn, labels_for
 from .packsum import PackSumXGB
 from .records import mean_seconds
 
@@ -35,6 +41,9 @@ DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
 FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
+DEFAULTS = Path(__file__).parent / "defaults"
+DEFAULT_SELECTION = DEFAULTS / "selection.json"
+DEFAULT_PRIOR = DEFAULTS / "prior.npz"
 
 
 class FeatureCache:
@@ -81,247 +90,246 @@ class FeatureCache:
         return out
 
 
+@derived_object
+class FeatureImportanceModel(ms.cost_model.PyCostModel):
+    """Pack-sum XGBoost on selected features with reassigned labels."""
+
+    def __init__(self, selection="default", labels: str = DEFAULT_LABELS, prior="default",
+                 seed: int = 0, finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
+                 prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
+                 reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
+                 nthread: int = 1, **kw) -> None:
+        """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
+
+        ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
+        ``DEFAULT_SELECTION``) or None (all 164 features); ``labels`` and ``objective``
+        (``squared``, MetaSchedule's, or ``pairwise``: ranking within each task, packsum.py) as
+        ``fisched evaluate`` chose them; ``nthread`` for XGBoost (1 by default: OpenMP spins on
+        a busy small machine); ``kw`` goes to ``PackSumXGB``.
+
+        ``prior`` (a dataset, its path, ``"default"``: the shipped one, or None: none) is
+        trained on once, here, with the number of trees chosen on ``prior_held_out_rounds`` of
+        its tasks held out (0: until the training loss stops improving; a prior is for tasks
+        it has not seen); every later update then boosts at most ``finetune_rounds`` more trees
+        on the programs measured in this session, starting from the prior's trees. Without a
+        prior each update trains from scratch on what was measured, as ``XGBModel`` does.
+        benchmarks/transfer.py measured 25, 100 and 400 rounds ranking alike after a first
+        round (16 programs per task are memorised within 25 rounds); 50 leaves room for longer
+        sessions at the cost of at most 50 trees.
+
+        ``reselect_every`` (off at 0): each time that many more programs have been measured,
+        the features are ranked anew on the prior's programs and the measured ones (all 164
+        columns, this model's labels and objective, ``importance.reselect``) and the
+        selection's policy (cumulative 95% if there was no selection) picks the columns again;
+        if they change, the prior is retrained on them. It costs a 164-column training of the
+        prior each time, and its effect on tuning has not been measured yet, hence off.
+        ``feature_cache``: programs whose features are kept (``FeatureCache``; 0: none).
+        """
+        super().__init__()
+        if isinstance(selection, str) and selection == "default":
+            selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
+            if selection is None:
+                log.warning("no shipped feature selection; fi uses all 164 features")
+        if isinstance(prior, str) and prior == "default":
+            prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
+        self.prior_held_out_rounds = prior_held_out_rounds
+        kw["nthread"] = nthread
+        sel = selection
+        if isinstance(sel, (str, Path)):
+            sel = FeatureSelection.load(sel)
+        self.selection = sel
+        self.columns = (np.arange(N_FEATURES) if sel is None else sel.indices_)
+        self.labels = labels
+        get_label_fn(labels)  # fail now on a bad name
+        self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache)
+        self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
+        self.seed = seed
+        self.model_kw = dict(kw, objective=objective)
+        self.finetune_rounds = finetune_rounds
+        self.trainings = 0
+        self.prior_model = None
+        self.prior_programs = 0
+        self.reselect_every = reselect_every
+        self.reselections = 0
+        self.reselected_at = 0  # programs measured at the last re-ranking
+        prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
+        # kept only if re-ranking will need it again
+        self.prior_ds = None
+        if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
+            self.prior_ds = prior_ds if reselect_every else None
+            self.prior_model = self._fit_prior(prior_ds)
+            self.prior_programs = prior_ds.n_programs
+        self.booster = self.prior_model
+
+    def _fit_prior(self, prior_ds):
+        return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
+                         self.labels, held_out_rounds=self.prior_held_out_rounds, seed=self.seed,
+                         **self.model_kw)
+
+    def settings(self) -> dict:
+        """What this model is (recorded beside experiment results)."""
+        return {"columns": len(self.columns), "labels": self.labels,
+                "objective": self.model_kw["objective"],
+                "finetune_rounds": self.finetune_rounds,
+                "prior_programs": self.prior_programs,
+                "prior_trees": (None if self.prior_model is None else
+                                self.prior_model.booster_.num_boosted_rounds()),
+                "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
+                "reselect_every": self.reselect_every, "reselections": self.reselections,
+                "feature_cache": {"programs": self.features.size,
+                                  "hits": self.features.hits,
+                                  "misses": self.features.misses}}
+
+    # -- training ----------------------------------------------------------------
+    def _training_set(self, groups, columns=None):
+        """(rows, row_ptr, labels, weights, task of each program) of the measured groups,
+        on ``columns`` (default: the selected ones)."""
+        columns = self.columns if columns is None else columns
+        rows, ptr, ys, ws, gid = [], [0], [], [], []
+        fn = get_label_fn(self.labels)
+        for g, (prog_rows, lats) in enumerate(groups):
+            y, w = fn(np.asarray(lats, float))
+            for r in prog_rows:
+                rows.append(r[:, columns])
+                ptr.append(ptr[-1] + len(r))
+            ys.append(y)
+            ws.append(w)
+            gid.append(np.full(len(y), g))
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        return (np.concatenate(rows) if rows else np.zeros((0, len(columns))),
+                np.asarray(ptr), cat(ys), cat(ws), cat(gid).astype(np.int64))
+
+    def _fit(self, groups, init):
+        rows, ptr, y, w, gid = self._training_set(groups)
+        if len(y) < 2 or not np.any(w > 0):
+            return init
+        kw = dict(self.model_kw)
+        if init is not None:
+            kw["max_rounds"] = self.finetune_rounds
+        return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init, groups=gid)
+
+    def _reselect(self, measured: int) -> None:
+        """Rank all features on the prior's and the ``measured`` programs; switch columns."""
+        rows, ptr, y, w, gid = self._training_set(self.groups.values(),
+                                                  np.arange(N_FEATURES))
+        p = self.prior_ds
+        if p is not None:
+            py, pw = labels_for(p.latency, p.task_id, self.labels)
+            rows = np.concatenate([p.features, rows])
+            ptr = np.concatenate([p.row_ptr, ptr[1:] + p.row_ptr[-1]])
+            y, w = np.concatenate([py, y]), np.concatenate([pw, w])
+            gid = np.concatenate([p.task_id, gid + len(p.tasks)])
+        if len(y) < 2 or not np.any(w > 0):
+            return
+        policy = self.selection if self.selection is not None else FeatureSelection()
+        new = reselect(policy, rows, ptr, y, w, gid, seed=self.seed, **self.model_kw)
+        self.reselections += 1
+        self.reselected_at = measured
+        if np.array_equal(new.indices_, self.columns):
+            return
+        log.info("fi cost model: re-ranked features, %d -> %d columns (%d new)",
+                 len(self.columns), len(new.indices_),
+                 len(np.setdiff1d(new.indices_, self.columns)))
+        self.selection, self.columns = new, new.indices_
+        if p is not None:
+            self.prior_model = self._fit_prior(p)
+        self.booster = self.prior_model  # the session's trees were on the old columns
+
+    def _train(self) -> None:
+        booster = self._fit(self.groups.values(), self.prior_model)
+        if booster is not self.booster:
+            self.booster = booster
+            self.trainings += 1
+
+    # -- PyCostModel interface ---------------------------------------------------
+    def update(self, context, candidates, results) -> None:
+        if not candidates:
+            return
+        key = str(structural_hash(context.mod))  # one group per task
+        feats = self.features(context, candidates)
+        group = self.groups.setdefault(key, [[], []])
+        group[0].extend(feats)
+        group[1].extend(_latency(r) for r in results)
+        measured = sum(len(g[1]) for g in self.groups.values())
+        if self.reselect_every and measured - self.reselected_at >= self.reselect_every:
+            self._reselect(measured)
+        self._train()
+
+    def predict(self, context, candidates) -> np.ndarray:
+        if self.booster is None:
+            return np.random.default_rng(self.seed).uniform(size=len(candidates))
+        feats = self.features(context, candidates)
+        ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
+        rows = np.concatenate(feats)[:, self.columns] if feats else \
+            np.zeros((0, len(self.columns)))
+        return self.booster.predict(rows, ptr)
+
+    def save(self, path: str) -> None:
+        """A directory: the boosters (prior and current), the measured groups, settings."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for k, (rows, lats) in enumerate(self.groups.values()):
+            arrays[f"rows{k}"] = np.concatenate(rows) if rows else np.zeros((0, N_FEATURES))
+            arrays[f"ptr{k}"] = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+            arrays[f"lat{k}"] = np.asarray(lats, float)
+        np.savez_compressed(out / "data.npz", **arrays)
+        (out / "settings.json").write_text(json.dumps(
+            {"columns": self.columns.tolist(), "labels": self.labels,
+             "objective": self.model_kw["objective"],
+             "groups": list(self.groups), "trained": self.booster is not None,
+             "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
+             "finetune_rounds": self.finetune_rounds,
+             "reselect_every": self.reselect_every, "reselections": self.reselections,
+             "reselected_at": self.reselected_at}))
+        if self.booster is not None:
+            self.booster.booster_.save_model(str(out / "booster.json"))
+        if self.prior_model is not None:
+            self.prior_model.booster_.save_model(str(out / "prior.json"))
+
+    def load(self, path: str) -> None:
+        import xgboost as xgb
+
+        src = Path(path)
+        settings = json.loads((src / "settings.json").read_text())
+        self.columns = np.asarray(settings["columns"], dtype=np.int64)
+        self.labels = settings["labels"]
+        self.model_kw["objective"] = settings.get("objective", "squared")
+        self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)
+        self.prior_programs = settings.get("prior_programs", 0)
+        # the prior dataset is not stored: later re-rankings see the measured programs only
+        self.reselect_every = settings.get("reselect_every", 0)
+        self.reselections = settings.get("reselections", 0)
+        self.reselected_at = settings.get("reselected_at", 0)
+        with np.load(src / "data.npz") as z:
+            self.groups = {}
+            for k, key in enumerate(settings["groups"]):
+                rows, ptr = z[f"rows{k}"], z[f"ptr{k}"]
+                self.groups[key] = [[rows[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)],
+                                    z[f"lat{k}"].tolist()]
+
+        def booster(name):
+            model = PackSumXGB(seed=self.seed, **self.model_kw)
+            model.booster_ = xgb.Booster()
+            model.booster_.load_model(str(src / name))
+            model.n_features_ = len(self.columns)
+            return model
+
+        self.prior_model = booster("prior.json") if settings.get("prior") else None
+        self.booster = booster("booster.json") if settings["trained"] else None
+
+
 def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed: int = 0,
-                  finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
-                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
-                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS, **kw):
-    """Build the model (import of MetaSchedule deferred so this module loads cheaply).
-
-    ``prior`` (a dataset or its path) is trained on once, here, with the number of trees chosen
-    on ``prior_held_out_rounds`` of its tasks held out (0: until the training loss stops
-    improving; a prior is for tasks it has not seen); every later update then boosts
-    at most ``finetune_rounds`` more trees on the programs measured in this session, starting
-    from the prior's trees. Without a prior each update trains from scratch on what was measured,
-    as MetaSchedule's ``XGBModel`` does. ``objective``: ``squared`` (MetaSchedule's) or
-    ``pairwise`` (ranking within each task, packsum.py). ``kw`` goes to ``PackSumXGB`` (e.g.
-    ``nthread``).
-    ``reselect_every`` (off at 0): each time that many more programs have been measured, the
-    features are ranked anew on the prior's programs and the measured ones (all 164 columns,
-    this model's labels and objective, ``importance.reselect``) and the selection's policy
-    (cumulative 95% if there was no selection) picks the columns again; if they change, the
-    prior is retrained on them. It costs a 164-column training of the prior each time, and
-    its effect on tuning has not been measured yet, hence off by default.
-    ``feature_cache``: programs whose features are kept (``FeatureCache``; 0: none).
-    benchmarks/transfer.py measured 25, 100 and 400 rounds ranking alike after a first round
-    (16 programs per task are memorised within 25 rounds); 50 leaves room for longer sessions
-    at the cost of at most 50 trees.
-    """
-    from tvm.ir.utils import derived_object
-    from tvm.s_tir import meta_schedule as ms
-    from tvm_ffi import structural_hash
-
-    from .dataset import Dataset, load_dataset
-    from .importance import FeatureSelection, fit_model, reselect
-    from .labels import labels_for
-
-    @derived_object
-    class FeatureImportanceModel(ms.cost_model.PyCostModel):
-        """Pack-sum XGBoost on selected features with reassigned labels."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            sel = selection
-            if isinstance(sel, (str, Path)):
-                sel = FeatureSelection.load(sel)
-            self.selection = sel
-            self.columns = (np.arange(N_FEATURES) if sel is None else sel.indices_)
-            self.labels = labels
-            get_label_fn(labels)  # fail now on a bad name
-            self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache)
-            self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
-            self.seed = seed
-            self.model_kw = dict(kw, objective=objective)
-            self.finetune_rounds = finetune_rounds
-            self.trainings = 0
-            self.prior_model = None
-            self.prior_programs = 0
-            self.reselect_every = reselect_every
-            self.reselections = 0
-            self.reselected_at = 0  # programs measured at the last re-ranking
-            prior_ds = load_dataset(prior) if isinstance(prior, (str, Path)) else prior
-            # kept only if re-ranking will need it again
-            self.prior_ds = None
-            if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
-                self.prior_ds = prior_ds if reselect_every else None
-                self.prior_model = self._fit_prior(prior_ds)
-                self.prior_programs = prior_ds.n_programs
-            self.booster = self.prior_model
-
-        def _fit_prior(self, prior_ds):
-            return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
-                             self.labels, held_out_rounds=prior_held_out_rounds, seed=self.seed,
-                             **self.model_kw)
-
-        def settings(self) -> dict:
-            """What this model is (recorded beside experiment results)."""
-            return {"columns": len(self.columns), "labels": self.labels,
-                    "objective": self.model_kw["objective"],
-                    "finetune_rounds": self.finetune_rounds,
-                    "prior_programs": self.prior_programs,
-                    "prior_trees": (None if self.prior_model is None else
-                                    self.prior_model.booster_.num_boosted_rounds()),
-                    "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
-                    "reselect_every": self.reselect_every, "reselections": self.reselections,
-                    "feature_cache": {"programs": self.features.size,
-                                      "hits": self.features.hits,
-                                      "misses": self.features.misses}}
-
-        # -- training ----------------------------------------------------------------
-        def _training_set(self, groups, columns=None):
-            """(rows, row_ptr, labels, weights, task of each program) of the measured groups,
-            on ``columns`` (default: the selected ones)."""
-            columns = self.columns if columns is None else columns
-            rows, ptr, ys, ws, gid = [], [0], [], [], []
-            fn = get_label_fn(self.labels)
-            for g, (prog_rows, lats) in enumerate(groups):
-                y, w = fn(np.asarray(lats, float))
-                for r in prog_rows:
-                    rows.append(r[:, columns])
-                    ptr.append(ptr[-1] + len(r))
-                ys.append(y)
-                ws.append(w)
-                gid.append(np.full(len(y), g))
-            cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-            return (np.concatenate(rows) if rows else np.zeros((0, len(columns))),
-                    np.asarray(ptr), cat(ys), cat(ws), cat(gid).astype(np.int64))
-
-        def _fit(self, groups, init):
-            rows, ptr, y, w, gid = self._training_set(groups)
-            if len(y) < 2 or not np.any(w > 0):
-                return init
-            kw = dict(self.model_kw)
-            if init is not None:
-                kw["max_rounds"] = self.finetune_rounds
-            return PackSumXGB(seed=self.seed, **kw).fit(rows, ptr, y, w, init=init, groups=gid)
-
-        def _reselect(self, measured: int) -> None:
-            """Rank all features on the prior's and the ``measured`` programs; switch columns."""
-            rows, ptr, y, w, gid = self._training_set(self.groups.values(),
-                                                      np.arange(N_FEATURES))
-            p = self.prior_ds
-            if p is not None:
-                py, pw = labels_for(p.latency, p.task_id, self.labels)
-                rows = np.concatenate([p.features, rows])
-                ptr = np.concatenate([p.row_ptr, ptr[1:] + p.row_ptr[-1]])
-                y, w = np.concatenate([py, y]), np.concatenate([pw, w])
-                gid = np.concatenate([p.task_id, gid + len(p.tasks)])
-            if len(y) < 2 or not np.any(w > 0):
-                return
-            policy = self.selection if self.selection is not None else FeatureSelection()
-            new = reselect(policy, rows, ptr, y, w, gid, seed=self.seed, **self.model_kw)
-            self.reselections += 1
-            self.reselected_at = measured
-            if np.array_equal(new.indices_, self.columns):
-                return
-            log.info("fi cost model: re-ranked features, %d -> %d columns (%d new)",
-                     len(self.columns), len(new.indices_),
-                     len(np.setdiff1d(new.indices_, self.columns)))
-            self.selection, self.columns = new, new.indices_
-            if p is not None:
-                self.prior_model = self._fit_prior(p)
-            self.booster = self.prior_model  # the session's trees were on the old columns
-
-        def _train(self) -> None:
-            booster = self._fit(self.groups.values(), self.prior_model)
-            if booster is not self.booster:
-                self.booster = booster
-                self.trainings += 1
-
-        # -- PyCostModel interface ---------------------------------------------------
-        def update(self, context, candidates, results) -> None:
-            if not candidates:
-                return
-            key = str(structural_hash(context.mod))  # one group per task
-            feats = self.features(context, candidates)
-            group = self.groups.setdefault(key, [[], []])
-            group[0].extend(feats)
-            group[1].extend(_latency(r) for r in results)
-            measured = sum(len(g[1]) for g in self.groups.values())
-            if self.reselect_every and measured - self.reselected_at >= self.reselect_every:
-                self._reselect(measured)
-            self._train()
-
-        def predict(self, context, candidates) -> np.ndarray:
-            if self.booster is None:
-                return np.random.default_rng(self.seed).uniform(size=len(candidates))
-            feats = self.features(context, candidates)
-            ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
-            rows = np.concatenate(feats)[:, self.columns] if feats else \
-                np.zeros((0, len(self.columns)))
-            return self.booster.predict(rows, ptr)
-
-        def save(self, path: str) -> None:
-            """A directory: the boosters (prior and current), the measured groups, settings."""
-            out = Path(path)
-            out.mkdir(parents=True, exist_ok=True)
-            arrays = {}
-            for k, (rows, lats) in enumerate(self.groups.values()):
-                arrays[f"rows{k}"] = np.concatenate(rows) if rows else np.zeros((0, N_FEATURES))
-                arrays[f"ptr{k}"] = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-                arrays[f"lat{k}"] = np.asarray(lats, float)
-            np.savez_compressed(out / "data.npz", **arrays)
-            (out / "settings.json").write_text(json.dumps(
-                {"columns": self.columns.tolist(), "labels": self.labels,
-                 "objective": self.model_kw["objective"],
-                 "groups": list(self.groups), "trained": self.booster is not None,
-                 "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
-                 "finetune_rounds": self.finetune_rounds,
-                 "reselect_every": self.reselect_every, "reselections": self.reselections,
-                 "reselected_at": self.reselected_at}))
-            if self.booster is not None:
-                self.booster.booster_.save_model(str(out / "booster.json"))
-            if self.prior_model is not None:
-                self.prior_model.booster_.save_model(str(out / "prior.json"))
-
-        def load(self, path: str) -> None:
-            import xgboost as xgb
-
-            src = Path(path)
-            settings = json.loads((src / "settings.json").read_text())
-            self.columns = np.asarray(settings["columns"], dtype=np.int64)
-            self.labels = settings["labels"]
-            self.model_kw["objective"] = settings.get("objective", "squared")
-            self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)
-            self.prior_programs = settings.get("prior_programs", 0)
-            # the prior dataset is not stored: later re-rankings see the measured programs only
-            self.reselect_every = settings.get("reselect_every", 0)
-            self.reselections = settings.get("reselections", 0)
-            self.reselected_at = settings.get("reselected_at", 0)
-            with np.load(src / "data.npz") as z:
-                self.groups = {}
-                for k, key in enumerate(settings["groups"]):
-                    rows, ptr = z[f"rows{k}"], z[f"ptr{k}"]
-                    self.groups[key] = [[rows[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)],
-                                        z[f"lat{k}"].tolist()]
-
-            def booster(name):
-                model = PackSumXGB(seed=self.seed, **self.model_kw)
-                model.booster_ = xgb.Booster()
-                model.booster_.load_model(str(src / name))
-                model.n_features_ = len(self.columns)
-                return model
-
-            self.prior_model = booster("prior.json") if settings.get("prior") else None
-            self.booster = booster("booster.json") if settings["trained"] else None
-
-    return FeatureImportanceModel()
-
-
-DEFAULTS = Path(__file__).parent / "defaults"
-DEFAULT_SELECTION = DEFAULTS / "selection.json"
-DEFAULT_PRIOR = DEFAULTS / "prior.npz"
+                  **kw):
+    """``FeatureImportanceModel`` with nothing shipped unless asked: no selection (all 164
+    features) and no prior by default, for studies that choose each part explicitly."""
+    return FeatureImportanceModel(selection=selection, labels=labels, prior=prior, seed=seed,
+                                  **kw)
 
 
 def default_fi_model(num_cores: int, seed: int | None, prior="default", reselect_every: int = 0):
-    """``--cost-model fi``: the shipped selection and the default labels and objective
-    (``DEFAULT_*`` above), warm-started from the shipped
-    dataset (``prior="default"``), from another dataset (a path or ``Dataset``), or cold
-    (``None``); ``reselect_every`` as in ``make_fi_model``."""
-    selection = DEFAULT_SELECTION if DEFAULT_SELECTION.exists() else None
-    if selection is None:
-        log.warning("no shipped feature selection; fi uses all 164 features")
-    if isinstance(prior, str) and prior == "default":
-        prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
-    return make_fi_model(selection=selection, prior=prior, seed=seed or 0, nthread=num_cores,
-                         reselect_every=reselect_every)
-
+    """``--cost-model fi``: ``FeatureImportanceModel()`` (the shipped selection, labels and
+    objective), warm-started from the shipped dataset (``prior="default"``), from another
+    dataset (a path or ``Dataset``), or cold (``None``)."""
+    return FeatureImportanceModel(prior=prior, seed=seed or 0, nthread=num_cores,
+                                  reselect_every=reselect_every)
