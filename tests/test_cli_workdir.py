@@ -46,3 +46,17 @@ def test_run_writes_outputs_and_refuses_bad_inputs(tuned_tiny, tmp_path, capsys)
     np.savez(wrong, other=x)
     assert main(["run", str(tuned_tiny), "--inputs", str(wrong)]) == 2
     assert "has no array 'input'" in capsys.readouterr().err
+
+
+def test_measure_reads_the_model_from_the_workdir_and_fails_a_bad_check(tuned_tiny, capsys):
+    """``fisched measure --workdir W`` needs no model spec (fisched.json names it); a numerical
+    check that fails ends in one line and exit 2, after the report is written."""
+    args = ["measure", "--workdir", str(tuned_tiny), "--budget", "0.2", "--skip-untuned"]
+    assert main(args) == 0
+    assert "max relative error" in capsys.readouterr().out
+    rows = json.loads((tuned_tiny / "measure.json").read_text())
+    assert rows["max_relative_error"]["tuned vs onnxruntime"] < 1e-4  # prepacked, NHWC
+    assert main([*args, "--tolerance", "0"]) == 2
+    assert "numerical check failed" in capsys.readouterr().err
+    assert main(["measure"]) == 2
+    assert "needs a MODEL or a --workdir" in capsys.readouterr().err

@@ -31,3 +31,18 @@ def test_bad_target_is_one_clear_error(spec):
     with pytest.raises(FischedError) as err:
         make_target(spec)
     assert "target" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_mcpu_is_refused_with_the_known_ones(tmp_path, capsys):
+    """LLVM only logs a bad mcpu and compiles for a generic CPU; fisched refuses it, before any
+    work: no workdir is made."""
+    from fisched.cli import main
+
+    with pytest.raises(FischedError, match="unknown mcpu 'notacpu'") as err:
+        make_target({"kind": "llvm", "mcpu": "notacpu"})
+    assert "skylake" in str(err.value)
+    wd = tmp_path / "w"
+    assert main(["tune", "resnet18", "--target", '{"kind": "llvm", "mcpu": "znver9000"}',
+                 "--workdir", str(wd)]) == 2
+    assert "unknown mcpu" in capsys.readouterr().err and not wd.exists()
+    assert make_target({"kind": "llvm", "mcpu": "skylake"}).attrs["mcpu"] == "skylake"

@@ -14,10 +14,17 @@ from fisched.validate import (_contenders, open_validated, validate,
                               validated_dir)
 
 
-@pytest.fixture()
-def tuned(tiny_onnx, tmp_path, target):
-    model = load_model(str(tiny_onnx), threads=2)
-    wd = tmp_path / "w"
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, target):
+    """The tiny model tuned 16 trials, shared by this module's tests (a later test sees what an
+    earlier one added: validation works on whatever records the workdir holds)."""
+    import onnx
+    from conftest import tiny_onnx_model
+
+    root = tmp_path_factory.mktemp("validate")
+    onnx.save(tiny_onnx_model(), str(root / "tiny.onnx"))
+    model = load_model(str(root / "tiny.onnx"), threads=2)
+    wd = root / "w"
     tune(model, wd, target, 16, progress=False)
     return model, wd
 

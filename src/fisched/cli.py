@@ -16,9 +16,11 @@ from .errors import FischedError
 log = logging.getLogger("fisched")
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="zoo name (resnet18, mobilenet_v2, bert, resnet50, vit), "
-                   "an .onnx file, or a torch package.module:factory")
+def _add_model_args(p: argparse.ArgumentParser, from_workdir: bool = False) -> None:
+    p.add_argument("model", nargs="?" if from_workdir else None,
+                   help="zoo name (resnet18, mobilenet_v2, bert, resnet50, vit), "
+                   "an .onnx file, or a torch package.module:factory"
+                   + ("; default: the one --workdir was tuned from" if from_workdir else ""))
     p.add_argument("--input-shape", action="append", metavar="[NAME=]D1,D2,...",
                    help="input shape (repeatable); required for torch models")
     p.add_argument("--workdir", default=None,
@@ -144,13 +146,17 @@ def cmd_measure(args) -> int:
     from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
-    from .tune import model_settings, read_meta
+    from .workdir import input_shapes, model_settings, model_spec, read_meta
 
-    workdir = _workdir(args, model_name(args.model))
+    if args.model is None and args.workdir is None:
+        raise FischedError("measure needs a MODEL or a --workdir (whose fisched.json names it)")
+    workdir = _workdir(args, model_name(args.model or ""))
     meta = read_meta(workdir)
     target = make_target(meta["target"] if args.target is None else args.target)
     threads = _setup_threads(target)
-    model = load_model(args.model, args.input_shape, threads, **model_settings(meta))
+    spec = args.model or model_spec(meta)
+    shapes = args.input_shape or (None if args.model else input_shapes(meta))
+    model = load_model(spec, shapes, threads, **model_settings(meta))
     if model.name != meta["model"]:
         raise FischedError(f"{workdir} holds {meta['model']!r}, not {model.name!r}")
     library = workdir / LIBRARY_FILE
@@ -395,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("measure", help="latency of the tuned model vs untuned TVM and the "
                        "reference framework, with a numerical check")
-    _add_model_args(p)
+    _add_model_args(p, from_workdir=True)
     p.add_argument("--target", default=None, help="override the workdir's target")
     p.add_argument("--budget", type=float, default=10.0, help="seconds of timed runs per row")
     p.add_argument("--tolerance", type=float, default=1e-3,

@@ -146,14 +146,13 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
 
     from .frontend import load_model
     from .tasks import extract
-    from .workdir import model_settings
+    from .workdir import input_shapes, model_settings, model_spec
 
-    source = meta.get("source", "")
-    spec = source[4:] if source.startswith("zoo:") else source
+    spec = model_spec(meta)
     tasks = []
     if spec:
         try:
-            model = load_model(spec, meta_input_shapes(meta), **model_settings(meta))
+            model = load_model(spec, input_shapes(meta), **model_settings(meta))
             tasks = extract(model, target)
         except FischedError as err:
             log.warning("%s: cannot re-extract tasks of %s (%s); weights unknown", db_dir, spec,
@@ -177,10 +176,6 @@ def replay(record):
     sch = Schedule(record.workload.mod)
     record.trace.apply_to_schedule(sch, remove_postproc=False)
     return MeasureCandidate(sch, record.args_info)
-
-
-def meta_input_shapes(meta: dict) -> list[str]:
-    return [f"{k}={','.join(map(str, v[0]))}" for k, v in meta.get("inputs", {}).items()]
 
 
 def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None) -> Dataset:

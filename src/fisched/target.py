@@ -49,10 +49,27 @@ def make_target(spec: str | dict | None = None):
             spec["mcpu"] = host_cpu()
         spec.setdefault("num-cores", default_num_cores())
     try:
-        return tvm.target.Target(spec)
+        target = tvm.target.Target(spec)
     except Exception as err:  # TVM raises several types; all mean the same to a user
         first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise FischedError(f"bad target {json.dumps(spec)}: {first}") from None
+    if spec["kind"] == "llvm" and spec.get("mcpu"):
+        _check_mcpu(target, str(spec["mcpu"]))
+    return target
+
+
+def _check_mcpu(target, mcpu: str) -> None:
+    """Refuse an ``mcpu`` LLVM does not know for the target's triple: LLVM itself only logs
+    an error and compiles for a generic CPU, so a typo would silently cost the vector units."""
+    from tvm.target import codegen
+
+    try:
+        known = [str(c) for c in codegen.llvm_get_cpu_archlist(target)]
+    except Exception:  # an LLVM without that triple's backend: leave it to LLVM
+        return
+    if known and mcpu not in known:
+        raise FischedError(f"unknown mcpu {mcpu!r} for {target.attrs.get('mtriple') or 'this host'}"
+                           f"; LLVM knows: {', '.join(known)}")
 
 
 def num_cores(target) -> int:

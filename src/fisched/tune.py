@@ -251,7 +251,12 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     database = open_database(workdir, set_aside)
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
-    best = [best_seconds(r) for r in existing]
+    # a resumed run's first round visits the tasks with no record yet first: with a small
+    # budget left, round robin in model order could end before reaching them, and a task
+    # never measured compiles as a naive loop nest
+    order = sorted(range(len(tasks)), key=lambda i: len(existing[i]) > 0)
+    tasks = [tasks[i] for i in order]
+    best = [best_seconds(existing[i]) for i in order]
     if population is None and meta and done:
         # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
         population = meta.get("population", 512)

@@ -136,6 +136,17 @@ def model_settings(meta: dict) -> dict:
             "layout": meta_layout(meta)}
 
 
+def model_spec(meta: dict) -> str:
+    """The model spec a workdir was tuned from (a zoo name, a file path or a torch factory)."""
+    source = meta.get("source", "")
+    return source[4:] if source.startswith("zoo:") else source
+
+
+def input_shapes(meta: dict) -> list[str]:
+    """The ``--input-shape`` arguments that reproduce a workdir's inputs."""
+    return [f"{k}={','.join(map(str, v[0]))}" for k, v in meta.get("inputs", {}).items()]
+
+
 def write_meta(workdir: Path, model: Model, target, **settings) -> None:
     meta = {"model": model.name, "source": model.source, "target": str(target),
             "math": "fast" if model.fast_math else "exact",
