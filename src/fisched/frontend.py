@@ -31,6 +31,13 @@ AS_IS = "as-is"
 LAYOUTS = {AS_IS: None, "nhwc": ("NHWC", "HWIO")}
 
 
+def _layouts(layout: str) -> tuple[str, str] | None:
+    """``LAYOUTS[layout]``, or a one-line error for a name it does not hold."""
+    if layout not in LAYOUTS:
+        raise FischedError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    return LAYOUTS[layout]
+
+
 @dataclass
 class Reference:
     """A framework that runs the same model on the same weights: the numerical and speed yardstick."""
@@ -107,10 +114,8 @@ def fuse(mod, prepack: bool = False, layout: str = AS_IS):
     import tvm
     from tvm import relax
 
-    if layout not in LAYOUTS:
-        raise FischedError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    if LAYOUTS[layout] is not None:
-        mod = convert_layout(mod, *LAYOUTS[layout])
+    if _layouts(layout) is not None:
+        mod = convert_layout(mod, *_layouts(layout))
     passes = [relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
                relax.transform.FoldConstant(), relax.transform.FuseOps(),
                relax.transform.FuseTIR()]  # TVM's "zero" pipeline, minus its database step
@@ -302,8 +307,7 @@ def load_model(spec: str, input_shapes: list[str] | None = None,
     ``threads`` sets the reference framework's thread count so comparisons are like for like;
     ``fast_math`` as in ``prepare``; ``prepack`` and ``layout`` as in ``fuse``.
     """
-    if layout not in LAYOUTS:
-        raise FischedError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    _layouts(layout)  # refuse a bad name before loading
     model = _load(spec, input_shapes, threads, fast_math)
     model.prepack = prepack
     model.layout = layout

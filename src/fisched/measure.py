@@ -155,6 +155,7 @@ def onnxruntime_node_profile(model_bytes: bytes, feeds: dict[str, np.ndarray], t
     import json
     import os
     import tempfile
+    from pathlib import Path
 
     import onnxruntime as ort
 
@@ -168,7 +169,7 @@ def onnxruntime_node_profile(model_bytes: bytes, feeds: dict[str, np.ndarray], t
             session.run(None, feeds)
         for _ in range(runs):
             session.run(None, feeds)
-        events = json.loads(open(session.end_profiling()).read())
+        events = json.loads(Path(session.end_profiling()).read_text())
     per_node: dict[str, list[float]] = {}
     ops: dict[str, str] = {}
     for event in events:
@@ -198,21 +199,20 @@ def run_library(workdir, inputs_path, output_path=None, repeat: int = 10) -> dic
     and dtype the model was tuned for; anything else is refused before the library is loaded.
     Runs once for the outputs (written to ``output_path`` as ``output0``, ``output1``, ...),
     then ``repeat`` timed runs at ``TVM_NUM_THREADS`` (default: the target's cores)."""
-    import json
     import os
     from pathlib import Path
 
     from .errors import FischedError
     from .target import make_target, num_cores
+    from .workdir import LIBRARY_FILE, read_meta
 
     if repeat <= 0:
         raise FischedError(f"--repeat must be positive, got {repeat}")
     workdir = Path(workdir)
-    meta_path, library = workdir / "fisched.json", workdir / "model.so"
-    if not meta_path.exists() or not library.exists():
-        raise FischedError(f"{workdir} holds no tuned model (fisched.json and model.so); run "
-                           "fisched tune first")
-    meta = json.loads(meta_path.read_text())
+    meta = read_meta(workdir)  # refuses a workdir that was never tuned
+    library = workdir / LIBRARY_FILE
+    if not library.exists():
+        raise FischedError(f"{workdir} has no {LIBRARY_FILE}; run fisched tune to compile it")
     try:
         with np.load(inputs_path) as npz:
             given = {k: npz[k] for k in npz.files}

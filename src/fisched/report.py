@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .provenance import provenance
 from .tune import TuneResult, task_summary
-from .workdir import MEASURE_REPORT, TUNE_REPORT, read_meta, write_json
+from .workdir import LIBRARY_FILE, MEASURE_REPORT, TUNE_REPORT, read_meta, write_json
 
 
 
@@ -75,7 +75,7 @@ def workdir_state(workdir: str | Path) -> dict:
     state = {"workdir": str(workdir), "settings": {k: v for k, v in meta.items()
                                                     if k != "provenance"},
              "tuned_at": meta.get("provenance", {}).get("date"),
-             "library": (workdir / "model.so").exists()}
+             "library": (workdir / LIBRARY_FILE).exists()}
     for key, name in (("report", TUNE_REPORT), ("measure", MEASURE_REPORT)):
         path = workdir / name
         state[key] = json.loads(path.read_text()) if path.exists() else None
