@@ -7,13 +7,16 @@ per distinct shape) are cut out as single-node ONNX models (weights as constants
 activations as inputs). Each is then
 
 - tuned by fisched, the CLI's defaults for the host (prepacked weights, NHWC convolutions,
-  stock XGBModel; ``--layouts nhwc,as-is`` adds the model file's layout, to see what the
-  layout buys), on its heaviest task only, ``--trials`` trials in rounds of
-  ``--trials-per-iter`` (so the cost model steers later rounds); fisched's GFLOPS is the
-  node's FLOPs over the best measured kernel time;
+  register-tiled kernels, stock XGBModel; ``--layouts nhwc,as-is`` adds the model file's
+  layout, ``--kernels register-tiled,stock`` MetaSchedule's own design space, to see what each
+  buys), on its heaviest task only, ``--trials`` trials in rounds of ``--trials-per-iter`` (so
+  the cost model steers later rounds); fisched's GFLOPS is the node's FLOPs over the kernel
+  time re-timed after tuning (the lowest median of its three best schedules; the lowest
+  tuning record is kept beside it as ``recorded_ms``);
 - run by ONNX Runtime at the same threads, ``enable_profiling`` on: the reference GFLOPS is
   the same FLOPs over the median time of ORT's compute kernel alone (its NCHWc reorders, which
   fisched's figure does not contain either, are left out; they are listed per node);
+- both timed in ``--rounds`` alternating rounds in one fresh process (``side_by_side``);
 - set against the host's sgemm (numpy, 2048^3, all cores), the practical fp32 ceiling.
 
 Writes ``results/ort_gap/kernels.json``: ``{"host_cpu", "sgemm_gflops", "tasks": [{"model",
@@ -24,13 +27,20 @@ Resumable: a task whose workdir holds ``--trials`` records is not tuned again.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
+
+from fisched.kernels import DEFAULT_KERNELS, KERNELS
 
 HEAVY_OPS = ("Conv", "MatMul", "Gemm")
 ORT_KERNELS = ("Conv", "FusedConv", "NchwcConv", "MatMul", "FusedMatMul", "Gemm")
@@ -116,25 +126,34 @@ def heaviest_nodes(model: onnx.ModelProto, count: int) -> list[tuple[onnx.NodePr
 
 
 def ort_kernel_us(single: onnx.ModelProto, feeds: dict, threads: int) -> tuple[float, list]:
+    """ONNX Runtime's compute-kernel time in one profiled session (median of 100 runs; its
+    reorders left out) and the session's per-node rows."""
     from fisched.measure import onnxruntime_node_profile
 
     rows = onnxruntime_node_profile(single.SerializeToString(), feeds, threads, runs=100)
-    kernel = sum(r["median_us"] for r in rows if r["op"] in ORT_KERNELS)
-    return kernel, rows
+    return sum(r["median_us"] for r in rows if r["op"] in ORT_KERNELS), rows
 
 
-def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, seed: int,
-                       layout: str):
-    """(task name, best kernel seconds) after tuning the single-node model's heaviest task."""
-    from fisched.cost_models import make_cost_model
+def _heaviest_task(path: Path, layout: str):
     from fisched.frontend import load_model
-    from fisched.records import best_seconds, open_database, records_by_task
-    from fisched.target import make_target, num_cores
-    from fisched.tune import extract, run_search
+    from fisched.target import make_target
+    from fisched.tune import extract
 
     target = make_target()
     model = load_model(str(path), prepack=True, layout=layout)
-    task = max(extract(model, target), key=lambda t: t.flops)
+    return max(extract(model, target), key=lambda t: t.flops), target
+
+
+def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, seed: int,
+                       layout: str, kernels: str) -> tuple[str, float]:
+    """(task name, lowest recorded seconds) after tuning the single-node model's heaviest
+    task to ``trials`` records (resuming)."""
+    from fisched.cost_models import make_cost_model
+    from fisched.records import best_seconds, open_database, records_by_task
+    from fisched.target import num_cores
+    from fisched.tune import run_search
+
+    task, target = _heaviest_task(path, layout)
     workdir.mkdir(parents=True, exist_ok=True)
     database = open_database(workdir)
     done = len(records_by_task(database, [task.mod])[0])
@@ -142,31 +161,92 @@ def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, se
         run_search([task], workdir, database, target, max_trials=trials - done,
                    per_iter=min(per_iter, trials - done), strategy="evolutionary",
                    cost_model=make_cost_model("xgb", num_cores(target), seed), seed=seed,
-                   callbacks=[])
+                   callbacks=[], kernels=kernels)
     return task.name, best_seconds(records_by_task(database, [task.mod])[0])
 
 
+def side_by_side(path: Path, workdir: Path, layout: str, threads: int, rounds: int) -> dict:
+    """fisched's kernel and ONNX Runtime's, timed in ``rounds`` alternating rounds in a fresh
+    process (timings in the tuning process came out up to 3x slower than in a fresh one).
+
+    fisched: the three best distinct schedules of the workdir, rebuilt; per round each is timed
+    as the tuning runner times it; the figure is the lowest of their medians over the rounds
+    (the lowest tuning record alone is also the luckiest of many noisy windows). ONNX Runtime:
+    per round one profiled session; the figure is the median of its kernel times.
+    """
+    cmd = [sys.executable, __file__, "--side-by-side", str(path), str(workdir), layout,
+           str(rounds)]
+    env = dict(os.environ, TVM_NUM_THREADS=str(threads))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _side_by_side_main(path: str, workdir: str, layout: str, rounds: str) -> None:
+    import tvm
+
+    from fisched.build import alloc_arguments, fast_build
+    from fisched.dataset import replay
+    from fisched.records import open_database, records_by_task
+    from fisched.target import default_num_cores
+    from fisched.validate import best_distinct, time_candidates
+    from fisched.zoo import sample_inputs
+
+    task, target = _heaviest_task(Path(path), layout)
+    records = best_distinct(records_by_task(open_database(workdir), [task.mod])[0], 3)
+    cands = [replay(r) for r in records]
+    libs = [fast_build(c.sch.mod, target, None) for c in cands]
+    dev = tvm.cpu()
+    args = [alloc_arguments(dev, [a.as_json() for a in c.args_info], 1)[0] for c in cands]
+    single = onnx.load(path)
+    feeds = sample_inputs(single)
+    threads = default_num_cores()
+    tvm_s: list[list[float]] = [[] for _ in libs]
+    ort_us, ort_rows = [], None
+    for r in range(int(rounds)):
+        for side in (("tvm", "ort") if r % 2 == 0 else ("ort", "tvm")):
+            if side == "tvm":
+                for i, t in enumerate(time_candidates(libs, args, 1, dev)):
+                    tvm_s[i] += t
+            else:
+                us, rows = ort_kernel_us(single, feeds, threads)
+                ort_us.append(us)
+                ort_rows = ort_rows or rows
+    medians = [statistics.median(t) for t in tvm_s]
+    print(json.dumps({"ms": min(medians) * 1e3, "contender_ms": [m * 1e3 for m in medians],
+                      "reference_us": statistics.median(ort_us), "reference_rounds_us": ort_us,
+                      "reference_nodes": ort_rows}))
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--side-by-side":
+        _side_by_side_main(*sys.argv[2:6])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", default=["resnet18", "mobilenet_v2", "bert"])
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--trials-per-iter", type=int, default=16)
     ap.add_argument("--per-model", type=int, default=2, help="heaviest nodes per model")
     ap.add_argument("--layouts", default="nhwc", help="comma-separated: nhwc, as-is")
+    ap.add_argument("--kernels", default=DEFAULT_KERNELS,
+                    help=f"comma-separated design spaces: {', '.join(KERNELS)}")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=6, help="alternating timing rounds")
     ap.add_argument("--runs", default="runs/kernels")
     ap.add_argument("--out", default="results/ort_gap/kernels.json")
     args = ap.parse_args()
 
     from fisched.target import default_num_cores, open_host_results
-    from fisched.zoo import ZOO, sample_inputs
+    from fisched.zoo import ZOO
 
     out = Path(args.out)
     data, host = open_host_results(out)
     threads = default_num_cores()
     data.update({"host": host, "threads": threads,
                  "sgemm_gflops": sgemm_gflops()})
-    tasks = {(t["model"], t["node"], t["layout"]): t for t in data.get("tasks", [])}
+    tasks = {(t["model"], t["node"], t["layout"], t.get("kernels", "stock")): t
+             for t in data.get("tasks", [])}
     for model_name in args.models:
         model = ZOO[model_name]()
         shapes = _shapes(model)
@@ -176,20 +256,28 @@ def main() -> None:
             node_dir.mkdir(parents=True, exist_ok=True)
             path = node_dir / "node.onnx"
             onnx.save(single, str(path))
-            ref_us, ort_rows = ort_kernel_us(single, sample_inputs(single), threads)
-            for layout in args.layouts.split(","):
-                task, best = tune_heaviest_task(path, node_dir / layout, args.trials,
-                                                args.trials_per_iter, args.seed, layout)
+            for layout, kernels in itertools.product(args.layouts.split(","),
+                                                     args.kernels.split(",")):
+                # the first session's workdirs (stock kernels only) are named by layout alone
+                run = node_dir / (layout if kernels == "stock" else f"{layout}-{kernels}")
+                task, recorded = tune_heaviest_task(path, run, args.trials,
+                                                    args.trials_per_iter, args.seed, layout,
+                                                    kernels)
+                timed = side_by_side(path, run, layout, threads, args.rounds)
+                best, ref_us = timed["ms"] / 1e3, timed["reference_us"]
                 row = {"model": model_name, "node": node.output[0], "op": node.op_type,
-                       "layout": layout,
+                       "layout": layout, "kernels": kernels,
                        "shapes": {i: shapes[i] for i in node.input if i}, "task": task,
                        "trials": args.trials, "flops": flops, "ms": best * 1e3,
+                       "recorded_ms": recorded * 1e3,
                        "gflops": flops / best / 1e9, "reference_ms": ref_us / 1e3,
                        "reference_gflops": flops / ref_us / 1e3,
                        "ratio": (flops / best / 1e9) / (flops / ref_us / 1e3),
-                       "reference_nodes": ort_rows}
-                tasks[(model_name, node.output[0], layout)] = row
-                print(f"{model_name} {node.op_type} {row['shapes']} {layout}: fisched "
+                       "contender_ms": timed["contender_ms"],
+                       "reference_rounds_us": timed["reference_rounds_us"],
+                       "reference_nodes": timed["reference_nodes"]}
+                tasks[(model_name, node.output[0], layout, kernels)] = row
+                print(f"{model_name} {node.op_type} {row['shapes']} {layout} {kernels}: fisched "
                       f"{row['gflops']:.1f} GFLOPS, onnxruntime {row['reference_gflops']:.1f}, "
                       f"ratio {row['ratio']:.2f}", flush=True)
                 data["tasks"] = list(tasks.values())
@@ -201,14 +289,18 @@ def main() -> None:
 def markdown(data: dict) -> str:
     lines = [f"`benchmarks/kernel_roofline.py`; host `{data['host_cpu']}`, {data['threads']} "
              f"threads; host sgemm {data['sgemm_gflops']:.0f} GFLOPS (numpy 2048^3); fisched: "
-             "best measured kernel after the trials, CPU defaults (prepacked, NHWC), stock "
-             "XGBModel; onnxruntime: its compute kernel's median from enable_profiling "
-             "(reorders excluded)", "",
-             "| model | op | shapes | layout | trials | fisched GFLOPS | onnxruntime GFLOPS | "
-             "ratio | fisched / sgemm |", "|---|---|---|---|---|---|---|---|---|"]
+             "best kernel after the trials, re-timed, weights "
+             "prepacked, stock XGBModel; "
+             "kernels: the design space (register-tiled: fisched's rule, stock: MetaSchedule's "
+             "rules); onnxruntime: its compute kernel's median from enable_profiling "
+             "(reorders excluded); both in alternating rounds in one process, medians", "",
+             "| model | op | shapes | layout | kernels | trials | fisched GFLOPS | "
+             "onnxruntime GFLOPS | ratio | fisched / sgemm |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for t in data["tasks"]:
         shapes = " ".join("x".join(map(str, s)) for s in t["shapes"].values())
-        lines.append(f"| {t['model']} | {t['op']} | {shapes} | {t['layout']} | {t['trials']} | "
+        lines.append(f"| {t['model']} | {t['op']} | {shapes} | {t['layout']} | "
+                     f"{t.get('kernels', 'stock')} | {t['trials']} | "
                      f"{t['gflops']:.1f} | {t['reference_gflops']:.1f} | {t['ratio']:.2f} | "
                      f"{t['gflops'] / data['sgemm_gflops']:.2f} |")
     return "\n".join(lines) + "\n"

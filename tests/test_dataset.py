@@ -98,6 +98,11 @@ def test_dataset_format_errors(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(FischedError, match="not a fisched dataset"):
         load_dataset(tmp_path / "junk.npz")
+    # a text file: numpy would read it as a pickle and say so; the error names the format
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(FischedError, match=r"not an \.npz archive") as err:
+        load_dataset(tmp_path / "notes.txt")
+    assert "pickle" not in str(err.value)
     np.savez(tmp_path / "old.npz", meta=np.array('{"format": "fisched-dataset", "version": 0}'))
     with pytest.raises(FischedError, match="version 0"):
         load_dataset(tmp_path / "old.npz")

@@ -46,3 +46,23 @@ def test_unknown_mcpu_is_refused_with_the_known_ones(tmp_path, capsys):
                  "--workdir", str(wd)]) == 2
     assert "unknown mcpu" in capsys.readouterr().err and not wd.exists()
     assert make_target({"kind": "llvm", "mcpu": "skylake"}).attrs["mcpu"] == "skylake"
+
+
+def test_cross_target_is_refused_before_tuning(tmp_path, capsys):
+    """A target of another architecture cannot be timed here nor linked by the host compiler:
+    without an RPC device and a cross compiler that exists, one line, exit 2, nothing written."""
+    from fisched.cli import main
+    from fisched.target import cross_arch
+
+    arm = '{"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"}'
+    assert cross_arch(make_target(arm)) == "aarch64"
+    assert cross_arch(make_target(None)) is None
+    wd = tmp_path / "w"
+    for extra, said in [([], "--rpc-tracker"),
+                        (["--rpc-tracker", "127.0.0.1:9190"], "pass --cc"),
+                        (["--rpc-tracker", "127.0.0.1:9190", "--cc", "no-such-g++"],
+                         "no such compiler")]:
+        assert main(["tune", "resnet18", "--target", arm, "--workdir", str(wd), *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+        assert not wd.exists()

@@ -10,7 +10,7 @@ from fisched.compile import compile_model, workdir_database
 from fisched.frontend import load_model
 from fisched.records import open_database, records_by_task
 from fisched.tune import extract, tune
-from fisched.validate import (_contenders, open_validated, validate,
+from fisched.validate import (best_distinct, open_validated, validate,
                               validated_dir)
 
 
@@ -40,7 +40,7 @@ def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch)
     model, wd = tuned
     tasks = extract(model, target)
     records = records_by_task(open_database(wd), [t.mod for t in tasks])
-    choosy = [i for i, r in enumerate(records) if len(_contenders(r, 3)) >= 2]
+    choosy = [i for i, r in enumerate(records) if len(best_distinct(r, 3)) >= 2]
     assert choosy, "the tiny model should leave some task a choice after 16 trials"
 
     # re-timing says the *last* contender is fastest: the pick must follow the re-timing
@@ -54,7 +54,7 @@ def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch)
     merged = workdir_database(wd)
     for row in summary["tasks"]:
         i = next(k for k, t in enumerate(tasks) if t.name == row["task"])
-        contenders = _contenders(records[i], 3)
+        contenders = best_distinct(records[i], 3)
         assert row["winner"] == len(contenders) - 1 and not row["kept"]
         assert row["retimed_ms"][row["winner"]] == pytest.approx(1.0)
         assert _picked_trace(merged, tasks[i], target) == str(contenders[-1].trace)

@@ -23,6 +23,7 @@ at zero, an index valid for any non-empty axis.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -223,9 +224,20 @@ def make_builder(workers: int, timeout_sec: float = 30.0, f_build=None):
     return _PERSISTENT_BUILDER(max_workers=workers, timeout_sec=timeout_sec, f_build=f_build)
 
 
+def use_threads(threads: int) -> None:
+    """Local runner worker initializer: TVM's thread pool reads ``TVM_NUM_THREADS`` when first
+    used, and without it takes half the hardware threads on x86 (it assumes hyper-threading):
+    one thread on a 2-vCPU machine, so every candidate would be timed on one core."""
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+
+
 def make_runner(timeout_sec: float = 30.0, rpc_tracker: str | None = None,
-                rpc_key: str | None = None, rpc_workers: int = 1):
-    """MetaSchedule's local runner, or its RPC runner through a tracker (``HOST:PORT``)."""
+                rpc_key: str | None = None, rpc_workers: int = 1, threads: int | None = None):
+    """MetaSchedule's local runner, or its RPC runner through a tracker (``HOST:PORT``).
+
+    ``threads``: the local runner's workers time candidates with this many threads (the
+    target's cores; default: ``TVM_NUM_THREADS`` as the worker inherits it, else TVM's own
+    default). An RPC device's server decides its own."""
     from tvm.s_tir import meta_schedule as ms
 
     evaluator = ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=100,
@@ -237,4 +249,6 @@ def make_runner(timeout_sec: float = 30.0, rpc_tracker: str | None = None,
         return ms.runner.RPCRunner(rpc_config=rpc, evaluator_config=evaluator,
                                    max_workers=rpc_workers, f_alloc_argument=alloc_arguments_rpc)
     return ms.runner.LocalRunner(timeout_sec=timeout_sec, evaluator_config=evaluator,
-                                 f_alloc_argument=alloc_arguments)
+                                 f_alloc_argument=alloc_arguments,
+                                 initializer=None if threads is None
+                                 else functools.partial(use_threads, threads))

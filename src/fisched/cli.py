@@ -65,7 +65,7 @@ def cmd_tune(args) -> int:
     from .frontend import load_model, model_name
     from .records import open_database
     from .report import write_tune_report
-    from .target import describe, make_target
+    from .target import check_cross_target, describe, make_target
     from .tune import tune
     from .workdir import locked
 
@@ -76,6 +76,7 @@ def cmd_tune(args) -> int:
     if args.validate_top < 0 or args.validate_top == 1:
         raise FischedError(f"--validate-top takes 0 (off) or at least 2, got {args.validate_top}")
     target = make_target(args.target)
+    check_cross_target(target, args.cc, args.rpc_tracker)
     threads = _setup_threads(target)
     workdir = _workdir(args, model_name(args.model))
     model = load_model(args.model, args.input_shape, threads, fast_math=not args.exact_math,
@@ -98,7 +99,7 @@ def cmd_tune(args) -> int:
                       num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                       rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
                       cost_model_obj=cost_model_obj, population=args.population,
-                      time_limit=args.time_limit)
+                      time_limit=args.time_limit, kernels=args.kernels)
         if args.validate_top and args.rpc_tracker:
             print("validation skipped: it times kernels on this host, tuning measured them on the "
                   "RPC devices", file=sys.stderr)
@@ -110,7 +111,7 @@ def cmd_tune(args) -> int:
             print(f"validation: re-timed the {args.validate_top} best schedules of "
                   f"{len(summary['tasks'])} tasks side by side in {summary['seconds']:.0f} s; "
                   f"{changed} picks differ from the lowest record", file=sys.stderr)
-        library = compile_model(model, workdir, target)
+        library = compile_model(model, workdir, target, cc=args.cc)
         database = open_database(workdir)
         print(write_tune_report(workdir, result, database))
         done, total = scheduled_share(model, target, database)
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cost_models import COST_MODELS
     from .frontend import LAYOUTS
+    from .kernels import KERNELS
 
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fisched {__version__}")
@@ -381,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default=None, choices=sorted(LAYOUTS),
                    help="activation layout of the convolutions (weights follow); default: nhwc "
                    "for CPU targets, or as the workdir was tuned")
+    p.add_argument("--kernels", default=None, choices=KERNELS,
+                   help="design space for conv/matmul kernels: register-tiled (fisched's "
+                   "register-blocked rule, default on CPU targets) or stock (MetaSchedule's "
+                   "rules); a workdir keeps the one it was tuned with")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop this run after SECONDS of tuning (its first round, one batch "
                    "per task, always completes); --trials stays the upper bound")
@@ -392,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-tracker", default=None, metavar="HOST:PORT",
                    help="measure on devices registered with this TVM RPC tracker")
     p.add_argument("--rpc-key", default=None, help="device key at the RPC tracker")
+    p.add_argument("--cc", default=None, metavar="COMPILER",
+                   help="cross compiler that links the library for a target of another "
+                   "architecture (e.g. aarch64-linux-gnu-g++); such a target also needs "
+                   "--rpc-tracker, and is refused before tuning without both")
     p.add_argument("--validate-top", type=int, default=0, metavar="K",
                    help="before compiling, re-time each task's K best schedules side by side "
                    "and compile the fastest on re-timing (default 0: MetaSchedule's lowest "

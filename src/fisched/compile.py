@@ -71,12 +71,13 @@ def workdir_database(workdir: str | Path, picks_dir: str | Path | None = None):
     return database if picks is None else ms.database.OrderedUnionDatabase(picks, database)
 
 
-def compile_model(model: Model, workdir: str | Path, target) -> Path:
-    """Compile with the workdir's database and export the library into the workdir."""
+def compile_model(model: Model, workdir: str | Path, target, cc: str | None = None) -> Path:
+    """Compile with the workdir's database and export the library into the workdir, linked by
+    ``cc`` (a cross compiler for a cross target; default: this machine's)."""
     path = Path(workdir) / LIBRARY_FILE
     executable = compile_with_database(model, target, workdir_database(workdir))
     tmp = path.with_suffix(".tmp.so")
-    executable.export_library(str(tmp))
+    executable.export_library(str(tmp), **({"cc": cc} if cc else {}))
     tmp.replace(path)
     return path
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,8 @@ def load_dataset(path: str | Path) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise FischedError(f"dataset not found: {path}")
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle and say so
+        raise FischedError(f"{path} is not a fisched dataset (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))

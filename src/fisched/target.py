@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 from pathlib import Path
 
 import psutil
@@ -70,6 +72,47 @@ def _check_mcpu(target, mcpu: str) -> None:
     if known and mcpu not in known:
         raise FischedError(f"unknown mcpu {mcpu!r} for {target.attrs.get('mtriple') or 'this host'}"
                            f"; LLVM knows: {', '.join(known)}")
+
+
+_ARCH_FAMILIES = {"x86_64": ("x86_64", "amd64", "i386", "i686"), "aarch64": ("aarch64", "arm64"),
+                  "arm": ("arm",), "riscv64": ("riscv64",)}
+
+
+def _arch_family(name: str) -> str:
+    name = name.lower()
+    for family, prefixes in _ARCH_FAMILIES.items():
+        if name.startswith(prefixes):
+            return family
+    return name.split("-")[0]
+
+
+def cross_arch(target) -> str | None:
+    """The architecture of an ``llvm`` target whose ``mtriple`` is not this machine's (a cross
+    target: its kernels cannot run here, and its library needs a cross compiler), else None."""
+    if target.kind.name != "llvm":
+        return None
+    triple = str(target.attrs.get("mtriple", "") or "")
+    if not triple:
+        return None
+    arch = _arch_family(triple)
+    return None if arch == _arch_family(platform.machine()) else arch
+
+
+def check_cross_target(target, cc: str | None, rpc_tracker: str | None) -> None:
+    """Refuse, before any work, a cross target that could not be timed (no RPC device) or
+    exported (no cross compiler that exists)."""
+    arch = cross_arch(target)
+    if arch is None:
+        return
+    here = platform.machine()
+    if not rpc_tracker:
+        raise FischedError(f"target {arch} is not this machine ({here}): its kernels can only "
+                           "be timed on a device of its own, pass --rpc-tracker HOST:PORT")
+    if not cc:
+        raise FischedError(f"target {arch} is not this machine ({here}): pass --cc with a "
+                           f"cross compiler to export its library (e.g. --cc {arch}-linux-gnu-g++)")
+    if shutil.which(cc) is None:
+        raise FischedError(f"--cc {cc}: no such compiler on PATH")
 
 
 def num_cores(target) -> int:

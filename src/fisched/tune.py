@@ -18,12 +18,13 @@ from .build import intrinsics_for, make_builder, make_runner
 from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model
+from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, num_cores
 from .tasks import Task, extract
 from .workdir import (META_FILE, check_meta, discard_validated, load_tuned_model, locked,
-                      meta_fast_math, meta_layout, meta_prepack, model_settings, read_meta,
-                      write_meta)
+                      meta_fast_math, meta_kernels, meta_layout, meta_prepack, model_settings,
+                      read_meta, write_meta)
 
 __all__ = ["META_FILE", "Task", "TuneResult", "check_meta", "extract", "load_tuned_model",
            "meta_fast_math", "meta_layout", "meta_prepack", "model_settings", "read_meta",
@@ -222,12 +223,16 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
          rpc_tracker: str | None = None, rpc_key: str | None = None,
          cost_model_obj=None, strategy: str = "evolutionary",
          callbacks: tuple = (), population: int | None = None, builder=None,
-         task_scheduler=None, time_limit: float | None = None) -> TuneResult:
+         task_scheduler=None, time_limit: float | None = None,
+         kernels: str | None = None) -> TuneResult:
     """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks, or
     for ``time_limit`` seconds of this run (after its first round), whichever comes first.
 
     ``population`` is the evolutionary search's per task (``search_strategy``); ``builder`` and
     ``task_scheduler`` replace fisched's (benchmarks pass MetaSchedule's stock ones).
+    ``kernels`` is the design space (``fisched.kernels``): None resumes a workdir with the one it
+    was tuned with and starts a new one with ``DEFAULT_KERNELS``; naming the other one of a
+    workdir's is refused (its records would come from two searches).
     """
     if time_limit is not None and time_limit <= 0:
         raise FischedError(f"--time-limit must be positive, got {time_limit}")
@@ -235,17 +240,21 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         raise FischedError("a time limit needs fisched's task scheduler")
     if trials <= 0:
         raise FischedError(f"--trials must be positive, got {trials}")
+    if kernels is not None:
+        check_kernels(kernels)
     workdir = Path(workdir)
     with locked(workdir):
         return _tune_locked(model, workdir, target, trials, cost_model, seed,
                             num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
-                            strategy, callbacks, population, builder, task_scheduler, time_limit)
+                            strategy, callbacks, population, builder, task_scheduler, time_limit,
+                            kernels)
 
 
 def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
                  progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
-                 population, builder, task_scheduler, time_limit) -> TuneResult:
+                 population, builder, task_scheduler, time_limit, kernels) -> TuneResult:
     meta = check_meta(workdir, model, target)
+    kernels = resolve_kernels(meta, kernels, workdir, target)
     tasks = extract(model, target)
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
@@ -261,7 +270,7 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
         # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
         population = meta.get("population", 512)
     write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
-               population=resolve_population(population))
+               population=resolve_population(population), kernels=kernels)
     remaining = trials - done
     cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
@@ -278,10 +287,25 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
                          callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
                          builder=builder, task_scheduler=task_scheduler, population=population,
-                         time_limit=time_limit)
+                         time_limit=time_limit, kernels=kernels)
     callback.bar.close()
     return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
                       profile, set_aside)
+
+
+def resolve_kernels(meta: dict, kernels: str | None, workdir: Path, target) -> str:
+    """The design space a run gets: a resumed workdir's own (``meta_kernels``; naming the
+    other is refused), else ``kernels``, else ``DEFAULT_KERNELS`` on CPU (``llvm``) targets and
+    ``stock`` elsewhere (the rule is for CPUs)."""
+    if meta:
+        recorded = meta_kernels(meta)
+        if kernels is not None and kernels != recorded:
+            raise FischedError(f"workdir {workdir} was tuned with --kernels {recorded}: pass "
+                               f"--kernels {recorded} or use another --workdir")
+        return recorded
+    if kernels is not None:
+        return kernels
+    return DEFAULT_KERNELS if target.kind.name == "llvm" else "stock"
 
 
 def _quiet_console(level: int) -> None:
@@ -330,12 +354,13 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
                max_trials_per_task: int | None = None, rpc_tracker: str | None = None,
                rpc_key: str | None = None, builder=None, runner=None,
                task_scheduler=None, population: int | None = None,
-               time_limit: float | None = None) -> dict[str, float]:
+               time_limit: float | None = None,
+               kernels: str = DEFAULT_KERNELS) -> dict[str, float]:
     """One MetaSchedule ``tune_tasks`` call over ``tasks``, committing into ``database``.
 
     ``builder``, ``runner`` and ``task_scheduler`` default to fisched's (``make_builder``,
     ``make_runner``, ``make_task_scheduler`` with ``time_limit``); a builder made here is
-    closed on return.
+    closed on return. ``kernels`` is the design space (``kernels.space_generator``).
 
     Returns MetaSchedule's profiler totals (seconds per phase: search, build, run, cost model).
     """
@@ -351,8 +376,9 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
     _quiet_console(logging.INFO if log.isEnabledFor(logging.INFO) else logging.WARNING)
     chosen = search_strategy(strategy, population)  # each context's clone() copies it
     with intrinsics_for(target):
+        space = space_generator(target, tasks[0].mod, kernels)  # each context's clone() copies it
         contexts = [
-            ms.TuneContext(mod=t.mod, target=target, space_generator="post-order-apply",
+            ms.TuneContext(mod=t.mod, target=target, space_generator=space,
                            search_strategy=chosen, task_name=t.name, logger=lg, rand_state=rs,
                            num_threads=cores).clone()
             for t, lg, rs in zip(tasks, loggers, ms.utils.fork_seed(seed, n=len(tasks)))
@@ -371,7 +397,8 @@ def run_search(tasks: list[Task], workdir: Path, database, target, *, max_trials
                 tasks=contexts, task_weights=[t.weight for t in tasks], work_dir=str(workdir),
                 max_trials_global=max_trials, max_trials_per_task=max_trials_per_task,
                 num_trials_per_iter=per_iter, builder=builder,
-                runner=runner or make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key),
+                runner=runner or make_runner(rpc_tracker=rpc_tracker, rpc_key=rpc_key,
+                                              threads=cores),
                 database=database, cost_model=cost_model,
                 measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
                                    *callbacks],

@@ -39,7 +39,7 @@ def open_validated(workdir: str | Path, picks_dir: str | Path | None = None):
     return ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
 
 
-def _contenders(records: list, top: int) -> list:
+def best_distinct(records: list, top: int) -> list:
     """The ``top`` successful records with the lowest latency, one per distinct trace."""
     seen, picked = set(), []
     for secs, record in sorted(((run_seconds(r), r) for r in records
@@ -66,6 +66,22 @@ def time_candidates(libs: list, args: list[list], rounds: int, dev) -> list[list
     return times
 
 
+def retime(records: list, target, rounds: int) -> tuple[list, list[list[float]]]:
+    """Rebuild ``records`` (``best_distinct``) and time them in ``rounds`` interleaved rounds,
+    each on arguments allocated as the tuning runner allocates them; returns the replayed
+    candidates and the seconds per call of each, round by round."""
+    import tvm
+
+    from .build import alloc_arguments, fast_build
+    from .dataset import replay
+
+    dev = tvm.cpu()
+    cands = [replay(r) for r in records]
+    libs = [fast_build(c.sch.mod, target, None) for c in cands]
+    args = [alloc_arguments(dev, [a.as_json() for a in c.args_info], 1)[0] for c in cands]
+    return cands, time_candidates(libs, args, rounds, dev)
+
+
 def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
              rounds: int = DEFAULT_ROUNDS, log=None, picks_dir: str | Path | None = None) -> dict:
     """Pick each task's schedule by re-timing its ``top`` best records; returns a summary.
@@ -74,11 +90,8 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     contender, which one won and whether it is MetaSchedule's own pick (``kept``). The picks go
     to ``picks_dir`` (default ``<workdir>/validated``, what ``compile_model`` reads).
     """
-    import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from .build import alloc_arguments, fast_build
-    from .dataset import replay
     from .tasks import extract
 
     if top < 2 or rounds < 1:
@@ -90,16 +103,12 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     picks = ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
-    dev = tvm.cpu()
     summary = []
     for task, recs in zip(tasks, records):
-        contenders = _contenders(recs, top)
+        contenders = best_distinct(recs, top)
         if len(contenders) < 2:
             continue
-        cands = [replay(r) for r in contenders]
-        libs = [fast_build(c.sch.mod, target, None) for c in cands]
-        args = [alloc_arguments(dev, [a.as_json() for a in c.args_info], 1)[0] for c in cands]
-        times = time_candidates(libs, args, rounds, dev)
+        cands, times = retime(contenders, target, rounds)
         medians = [statistics.median(t) for t in times]
         win = min(range(len(cands)), key=medians.__getitem__)
         picks.commit_tuning_record(ms.database.TuningRecord(

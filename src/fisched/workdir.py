@@ -130,6 +130,12 @@ def meta_layout(meta: dict) -> str:
     return meta.get("layout", AS_IS)
 
 
+def meta_kernels(meta: dict) -> str:
+    """The design space a workdir was tuned with (``fisched.kernels``); workdirs from before
+    fisched recorded it were tuned with MetaSchedule's stock rules."""
+    return meta.get("kernels", "stock")
+
+
 def model_settings(meta: dict) -> dict:
     """``load_model`` keyword arguments that prepare a model as a workdir's was prepared."""
     return {"fast_math": meta_fast_math(meta), "prepack": meta_prepack(meta),
