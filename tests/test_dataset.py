@@ -61,6 +61,14 @@ def test_reextracted_features_equal_measurement_time_features(tuned_tiny, tmp_pa
         candidates.pop(match)
     assert all(t["weight"] >= 1 for t in ds.tasks)
     assert ds.valid.sum() >= 1 and np.all(ds.latency[ds.valid] > 0)
+    # every task knows the machine it was measured on, and dataset info says so
+    from fisched.dataset import describe, task_host
+    from fisched.target import host_info
+
+    here = host_info()
+    assert all(task_host(ds, t)["llvm_cpu"] == here["llvm_cpu"] for t in ds.tasks)
+    assert all(task_host(ds, t)["isa"] == here["isa"] for t in ds.tasks)
+    assert f"host {here['llvm_cpu']} (" in describe(ds)
 
 
 def test_feature_names_match_the_installed_extractor(tuned_tiny, tmp_path):
@@ -141,3 +149,17 @@ def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path
     second = per_task()
     # a task that reached its goal is not measured again
     assert [b for a, b in zip(first, second) if a >= 4] == [a for a in first if a >= 4]
+
+
+def test_a_dataset_from_before_hosts_were_recorded_names_its_target_host():
+    """The shipped prior's tasks carry no host; its provenance's target names the CPU."""
+    from importlib.resources import files
+
+    from fisched.dataset import describe, task_host
+
+    ds = load_dataset(files("fisched") / "defaults" / "prior.npz")
+    assert not any("host" in t for t in ds.tasks)
+    hosts = {task_host(ds, t)["llvm_cpu"] for t in ds.tasks}
+    assert hosts == {"znver3"}
+    assert {task_host(ds, t)["vector_bits"] for t in ds.tasks} == {256}  # AVX2
+    assert "host znver3 (" in describe(ds)

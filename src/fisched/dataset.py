@@ -27,6 +27,7 @@ import numpy as np
 from .errors import FischedError
 from .features import FEATURE_NAMES, N_FEATURES
 from .records import FAILED_SECONDS
+from .target import target_host
 
 FORMAT = "fisched-dataset"
 FORMAT_VERSION = 1
@@ -160,13 +161,33 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
         except FischedError as err:
             log.warning("%s: cannot re-extract tasks of %s (%s); weights unknown", db_dir, spec,
                         err)
+    host = meta.get("host") or target_host(target, meta.get("provenance", {}).get("cpu"))
     table = []
     for k, workload in enumerate(workloads):
         match = next((t for t in tasks if structural_equal(t.mod, workload.mod)), None)
         table.append({"name": match.name if match else f"workload{k}", "model": meta["model"],
                       "weight": match.weight if match else 0.0,
-                      "flops": match.flops if match else 0.0, "database": str(db_dir)})
+                      "flops": match.flops if match else 0.0, "database": str(db_dir),
+                      "host": host})
     return table
+
+
+def task_host(ds: Dataset, task: dict) -> dict:
+    """The host a task's programs were measured on: recorded per task since fisched records
+    hosts; for an older dataset, what its target says (``target.target_host``)."""
+    if task.get("host"):
+        return task["host"]
+    target = ds.provenance.get("target")
+    if not target:
+        return {"llvm_cpu": "unknown"}
+    from .target import make_target, target_host
+
+    return target_host(make_target(target), ds.provenance.get("cpu"))
+
+
+def host_name(host: dict) -> str:
+    """A host's short name: LLVM's cpu name, or the RPC device key."""
+    return host.get("llvm_cpu") or f"rpc:{host.get('rpc_key')}"
 
 
 def replay(record):
@@ -295,6 +316,16 @@ def describe(ds: Dataset, plot: str | Path | None = None) -> str:
         lines.append(f"  {m}: {len(tids)} tasks, {int(sel.sum())} programs "
                      f"(per task min {per_task.min()}, median {int(np.median(per_task))}), "
                      f"{int((sel & ~valid).sum())} failed")
+    hosts: dict[str, list[int]] = {}
+    for i, t in enumerate(ds.tasks):
+        hosts.setdefault(host_name(task_host(ds, t)), []).append(i)
+    for name, tids in hosts.items():
+        h = task_host(ds, ds.tasks[tids[0]])
+        sel = np.isin(ds.task_id, tids)
+        lines.append(f"  host {name} ({h.get('model') or 'model unknown'}; "
+                     f"{h.get('vector_bits') or '?'}-bit vectors; {h.get('cores') or '?'} cores"
+                     + (f"; {' '.join(h['isa'])}" if h.get("isa") else "")
+                     + f"): {len(tids)} tasks, {int(sel.sum())} programs")
     counts = np.bincount(ds.task_id, minlength=len(ds.tasks))
     short = [f"{t['model']}/{t['name']} ({c})" for t, c in zip(ds.tasks, counts) if c < 64]
     lines.append(f"tasks with >= 64 programs: {int((counts >= 64).sum())}; "

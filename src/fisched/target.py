@@ -145,9 +145,31 @@ def host_info() -> dict:
                     break
     except OSError:
         pass
+    isa = [f for f in _ISA_FLAGS if f in flags]
     return {"llvm_cpu": host_cpu(), "model": cpu_model(),
-            "cores": psutil.cpu_count(logical=False) or psutil.cpu_count(),
-            "isa": [f for f in _ISA_FLAGS if f in flags]}
+            "cores": psutil.cpu_count(logical=False) or psutil.cpu_count(), "isa": isa,
+            "vector_bits": vector_bits(isa)}
+
+
+def vector_bits(isa: list[str]) -> int:
+    """The widest vector register the ISA flags name (512 with AVX-512, 256 with AVX/AVX2,
+    else 128: SSE or NEON)."""
+    if "avx512f" in isa:
+        return 512
+    if "avx2" in isa or "avx" in isa:
+        return 256
+    return 128
+
+
+def target_host(target, cpu: str | None = None) -> dict:
+    """What a target says of the machine it is for, where no host was recorded (workdirs from
+    before fisched recorded ``host``): LLVM's cpu name, the CPU model if known, cores and the
+    vector width its ``mcpu`` implies; no ISA flags."""
+    from .kernels import vector_unit
+
+    return {"llvm_cpu": str(target.attrs.get("mcpu", "generic")), "model": cpu,
+            "cores": num_cores(target), "isa": None,
+            "vector_bits": vector_unit(target).bits if target.kind.name == "llvm" else None}
 
 
 def open_host_results(path: str | Path, default: dict | None = None) -> tuple[dict, dict]:

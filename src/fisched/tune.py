@@ -20,7 +20,7 @@ from .errors import FischedError
 from .frontend import Model
 from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
 from .records import best_seconds, open_database, records_by_task, run_seconds
-from .target import describe, num_cores
+from .target import describe, host_info, num_cores
 from .tasks import Task, extract
 from .workdir import (META_FILE, check_meta, discard_validated, load_tuned_model, locked,
                       meta_fast_math, meta_kernels, meta_layout, meta_prepack, model_settings,
@@ -270,7 +270,8 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
         # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
         population = meta.get("population", 512)
     write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
-               population=resolve_population(population), kernels=kernels)
+               population=resolve_population(population), kernels=kernels,
+               host=host_info() if rpc_tracker is None else {"rpc_key": rpc_key})
     remaining = trials - done
     cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
