@@ -98,7 +98,8 @@ def main() -> None:
                  "ratio": lat["tuned"].median_ms / lat[ref].median_ms,
                  "spread_ms": {k: list(v.spread_ms) for k, v in lat.items()},
                  "max_relative_error": error, "weights": meta.get("weights"),
-                 "layout": meta.get("layout"), "cost_model": meta.get("cost_model"),
+                 "layout": meta.get("layout"), "kernels": meta.get("kernels", "stock"),
+                 "cost_model": meta.get("cost_model"),
                  "host": host, "workdir": str(wd)}
         key = ("time_limit", args.time_limit) if args.time_limit else ("trial_cap", trials)
         rows = [r for r in data["models"].get(model_name, [])

@@ -1,15 +1,21 @@
-"""Do fisched's CPU defaults (prepacked weights, NHWC convolutions) beat the old pipeline?
+"""Do fisched's CPU defaults (prepacked weights, NHWC, register-tiled kernels) beat the old pipeline?
 
     .venv/bin/python benchmarks/prepack.py resnet18 mobilenet_v2 --trials 300
 
 Per model, ``fisched tune`` from scratch in three arms, same seed, same budget, fisched's
 settings otherwise:
 
-- ``old``: weights and layouts as the model file has them (``--no-prepack --layout as-is``),
-  the pipeline fisched compiled before either step;
-- ``prepack``: weights prepacked only (``--prepack --layout as-is``), each step's share; only
-  with ``--arms old,prepack,new`` (it costs a third more tuning);
-- ``new``: the CLI's defaults for CPU targets (prepacked weights, ``--layout nhwc``).
+- ``old``: weights and layouts as the model file has them, MetaSchedule's own design space
+  (``--no-prepack --layout as-is --kernels stock``), the pipeline fisched compiled before any
+  of the steps;
+- ``prepack``: weights prepacked only (``--prepack --layout as-is --kernels stock``);
+- ``nhwc``: prepacked and NHWC, MetaSchedule's design space (``--kernels stock``: the CPU
+  defaults before register tiling);
+- ``new``: the CLI's defaults for CPU targets (prepacked weights, ``--layout nhwc``,
+  ``--kernels register-tiled``).
+
+``prepack`` and ``nhwc`` show each step's share; they run only when named in ``--arms`` (each
+costs another tune).
 
 The arms' order rotates from one model to the next. Then the libraries and ONNX Runtime
 are timed side by side in rotating rounds, 20 s each, at the target's cores, and each library
@@ -32,9 +38,10 @@ import sys
 from pathlib import Path
 
 BUDGET_S = 20.0
-ARMS = {"old": ["--no-prepack", "--layout", "as-is"],
-        "prepack": ["--prepack", "--layout", "as-is"],
-        "new": []}  # the defaults; tune_arm checks they are what the docstring says
+ARMS = {"old": ["--no-prepack", "--layout", "as-is", "--kernels", "stock"],
+        "prepack": ["--prepack", "--layout", "as-is", "--kernels", "stock"],
+        "nhwc": ["--prepack", "--layout", "nhwc", "--kernels", "stock"],
+        "new": []}  # the defaults; main checks they are what the docstring says
 
 
 def tuned(workdir: Path, trials: int) -> bool:
@@ -84,9 +91,10 @@ def main() -> None:
         seconds = {arm: tune_arm(model_name, dirs[arm], args.trials, args.seed, ARMS[arm])
                    for arm in names}
         new_meta = read_meta(dirs["new"])
-        if (new_meta.get("weights"), new_meta.get("layout")) != ("prepacked", "nhwc"):
-            sys.exit(f"the CLI's defaults are no longer prepacked/nhwc: {dirs['new']} has "
-                     f"{new_meta.get('weights')}/{new_meta.get('layout')}; update this script")
+        defaults = (new_meta.get("weights"), new_meta.get("layout"), new_meta.get("kernels"))
+        if defaults != ("prepacked", "nhwc", "register-tiled"):
+            sys.exit(f"the CLI's defaults are no longer prepacked/nhwc/register-tiled: "
+                     f"{dirs['new']} has {'/'.join(map(str, defaults))}; update this script")
         runners, errors = {}, {}
         for arm in arms:  # each arm's model prepared as it was tuned (layouts differ)
             model, _target = load_tuned_model(model_name, dirs[arm])
@@ -99,6 +107,7 @@ def main() -> None:
         data[model_name] = {"trials": args.trials, "seed": args.seed,
                             "new_ms": ms["new"], "old_ms": ms["old"],
                             "ratio": ms["new"] / ms["old"], "prepack_ms": ms.get("prepack"),
+                            "nhwc_ms": ms.get("nhwc"),
                             "reference": ref, "reference_ms": latency[ref]["median_ms"],
                             "tune_seconds": seconds, "max_relative_error": errors,
                             "host": host, "latency": latency}
@@ -111,19 +120,21 @@ def main() -> None:
 
 def markdown(data: dict) -> str:
     lines = ["`benchmarks/prepack.py`; median of rotating rounds, 20 s each; old: weights and "
-             "layouts as in the model file; prepack: weights prepacked; new: prepacked + NHWC "
-             "(the CPU defaults); error: max relative error against the reference", "",
-             "| model | host | trials | old ms | prepack ms | new ms | new/old | reference ms "
-             "| new/reference | error (old, prepack, new) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "layouts as in the model file, MetaSchedule's kernels; prepack: weights prepacked; "
+             "nhwc: prepacked + NHWC; new: prepacked + NHWC + register-tiled kernels (the CPU "
+             "defaults); error: max relative error against the reference", "",
+             "| model | host | trials | old ms | prepack ms | nhwc ms | new ms | new/old | "
+             "reference ms | new/reference | error (old, prepack, nhwc, new) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in data.items():
         if not isinstance(row, dict) or "ratio" not in row:
             continue
         err = row["max_relative_error"]
-        prepack = "—" if row.get("prepack_ms") is None else f"{row['prepack_ms']:.2f}"
+        prepack, nhwc = ("—" if row.get(k) is None else f"{row[k]:.2f}"
+                         for k in ("prepack_ms", "nhwc_ms"))
         errors = ", ".join("—" if err.get(a) is None else f"{err[a]:.1e}" for a in ARMS)
         lines.append(f"| {name} | {row['host']['llvm_cpu']} | {row['trials']} | "
-                     f"{row['old_ms']:.2f} | {prepack} | {row['new_ms']:.2f} | "
+                     f"{row['old_ms']:.2f} | {prepack} | {nhwc} | {row['new_ms']:.2f} | "
                      f"{row['ratio']:.2f} | {row['reference_ms']:.2f} ({row['reference']}) | "
                      f"{row['new_ms'] / row['reference_ms']:.2f} | {errors} |")
     return "\n".join(lines) + "\n"
