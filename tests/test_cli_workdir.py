@@ -17,6 +17,22 @@ def test_show_prints_settings_and_tasks(tuned_tiny, capsys):
     assert main(["show", str(tuned_tiny)]) == 0
     text = capsys.readouterr().out
     assert "layout nhwc" in text and state["report"]["tasks"][0]["task"] in text
+    assert "kernels register-tiled" in text
+
+
+def test_tune_keeps_a_curve_that_show_draws(tuned_tiny, tmp_path, capsys):
+    """A point per measured batch, trials rising to the records in the database, the estimate
+    set once every task has a valid schedule; ``show --plot`` draws it."""
+    curve = json.loads((tuned_tiny / "curve.json").read_text())["points"]
+    trials = [p["trials"] for p in curve]
+    assert trials == sorted(trials) and len(set(trials)) == len(trials)
+    assert trials[-1] == json.loads((tuned_tiny / "report.json").read_text())["records"]
+    assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve, curve[1:]))
+    assert curve[-1]["estimate_ms"] is not None and curve[-1]["estimate_ms"] > 0
+    png = tmp_path / "curve.png"
+    assert main(["show", str(tuned_tiny), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "tuning curve:" in capsys.readouterr().out
 
 
 def test_show_of_an_untuned_dir_is_one_line(tmp_path, capsys):
@@ -56,6 +72,10 @@ def test_measure_reads_the_model_from_the_workdir_and_fails_a_bad_check(tuned_ti
     assert "max relative error" in capsys.readouterr().out
     rows = json.loads((tuned_tiny / "measure.json").read_text())
     assert rows["max_relative_error"]["tuned vs onnxruntime"] < 1e-4  # prepacked, NHWC
+    assert main([*args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in printed["latency"]] == ["TVM tuned (fisched)", "onnxruntime"]
+    assert all(r["runs_ms"] for r in printed["latency"])
     assert main([*args, "--tolerance", "0"]) == 2
     assert "numerical check failed" in capsys.readouterr().err
     assert main(["measure"]) == 2

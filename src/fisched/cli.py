@@ -123,7 +123,16 @@ def cmd_show(args) -> int:
     from .report import format_state, workdir_state
 
     state = workdir_state(args.workdir)
+    if args.plot:
+        from .plots import tuning_curve
+
+        if not state["curve"]:
+            raise FischedError(f"{args.workdir} keeps no tuning curve (tuned before fisched "
+                               "kept one, or not yet)")
+        tuning_curve(state["curve"], args.plot, f"{state['settings']['model']}: {args.workdir}")
     print(json.dumps(state, indent=2) if args.json else format_state(state))
+    if args.plot:
+        print(f"tuning curve: {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -147,7 +156,7 @@ def cmd_measure(args) -> int:
     from .measure import VMRunner, time_against_reference
     from .report import write_measure_report
     from .target import make_target
-    from .workdir import input_shapes, model_settings, model_spec, read_meta
+    from .workdir import MEASURE_REPORT, input_shapes, model_settings, model_spec, read_meta
 
     if args.model is None and args.workdir is None:
         raise FischedError("measure needs a MODEL or a --workdir (whose fisched.json names it)")
@@ -168,8 +177,9 @@ def cmd_measure(args) -> int:
     rows, error = time_against_reference(model, VMRunner(str(library)), "TVM tuned (fisched)",
                                          args.budget, extra, max_runs={"TVM untuned": 10})
     checks = {} if error is None else {f"tuned vs {model.reference.name}": error}
-    print(write_measure_report(workdir, model.name, target, threads, rows, checks,
-                               args.tolerance))
+    text = write_measure_report(workdir, model.name, target, threads, rows, checks,
+                                args.tolerance)
+    print((workdir / MEASURE_REPORT).read_text().strip() if args.json else text)
     bad = {k: v for k, v in checks.items() if v > args.tolerance}
     if bad:
         raise FischedError("numerical check failed: " + ", ".join(
@@ -346,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="a workdir's settings, per-task results and last timing")
     p.add_argument("workdir")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="draw the tuning curve (estimate against trials and tuning time)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("run", help="run a workdir's tuned model.so on inputs from a .npz file")
@@ -417,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-3,
                    help="max relative error accepted against the reference")
     p.add_argument("--skip-untuned", action="store_true", help="skip the (slow) untuned row")
+    p.add_argument("--json", action="store_true",
+                   help="print measure.json (latencies, runs, errors) instead of the table")
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")

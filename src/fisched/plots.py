@@ -90,3 +90,26 @@ def dims_curve(results: dict, path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def tuning_curve(points: list[dict], path: str | Path, title: str = "") -> Path:
+    """A workdir's tuning curve (``workdir.read_curve``): the end-to-end estimate against
+    measured trials and against tuning time, from the point every task had a valid schedule."""
+    plt = _plt()
+    shown = [p for p in points if p["estimate_ms"] is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, key, label in ((axes[0], "trials", "measured trials"),
+                           (axes[1], "seconds", "tuning time (s)")):
+        ax.step([p[key] for p in shown], [p["estimate_ms"] for p in shown], where="post",
+                color="#4477aa")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("estimated end-to-end (ms)")
+    if not shown:
+        axes[0].text(0.5, 0.5, "no task set complete yet", ha="center",
+                     transform=axes[0].transAxes)
+    fig.suptitle(title or "tuning curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

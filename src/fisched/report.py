@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .provenance import provenance
 from .tune import TuneResult, task_summary
-from .workdir import LIBRARY_FILE, MEASURE_REPORT, TUNE_REPORT, read_meta, write_json
+from .workdir import LIBRARY_FILE, MEASURE_REPORT, TUNE_REPORT, read_curve, read_meta, write_json
 
 
 
@@ -75,7 +75,7 @@ def workdir_state(workdir: str | Path) -> dict:
     state = {"workdir": str(workdir), "settings": {k: v for k, v in meta.items()
                                                     if k != "provenance"},
              "tuned_at": meta.get("provenance", {}).get("date"),
-             "library": (workdir / LIBRARY_FILE).exists()}
+             "library": (workdir / LIBRARY_FILE).exists(), "curve": read_curve(workdir)}
     for key, name in (("report", TUNE_REPORT), ("measure", MEASURE_REPORT)):
         path = workdir / name
         state[key] = json.loads(path.read_text()) if path.exists() else None
@@ -88,8 +88,9 @@ def format_state(state: dict) -> str:
     lines = [f"{state['workdir']}: {s['model']} ({s.get('source', '')}), target {s['target']}",
              f"  trials {s.get('trials')}, cost model {s.get('cost_model')}, seed "
              f"{s.get('seed')}, population {s.get('population', 512)}, weights "
-             f"{s.get('weights', 'as-is')}, layout {s.get('layout', 'as-is')}, math "
-             f"{s.get('math', 'exact')}; model.so {'present' if state['library'] else 'absent'}"]
+             f"{s.get('weights', 'as-is')}, layout {s.get('layout', 'as-is')}, kernels "
+             f"{s.get('kernels', 'stock')}, math {s.get('math', 'exact')}; model.so "
+             f"{'present' if state['library'] else 'absent'}"]
     report = state["report"]
     if report is None:
         lines.append("  no tune report yet (a tune in progress or cut short writes none)")
@@ -101,6 +102,13 @@ def format_state(state: dict) -> str:
              "-" if r["gflops"] is None else f"{r['gflops']:.1f}"] for r in rows]),
             "", f"{report['records']} records; estimated end-to-end "
             + ("-" if report["estimate_ms"] is None else f"{report['estimate_ms']:.2f} ms")]
+    curve = state.get("curve") or []
+    if curve:
+        first = next((p for p in curve if p["estimate_ms"] is not None), None)
+        lines.append(f"tuning curve: {len(curve)} batches, {curve[-1]['seconds']:.0f} s"
+                     + ("" if first is None else
+                        f"; estimate {first['estimate_ms']:.2f} ms at {first['trials']} trials "
+                        f"-> {curve[-1]['estimate_ms']:.2f} ms at {curve[-1]['trials']}"))
     measure = state["measure"]
     if measure is not None:
         import statistics

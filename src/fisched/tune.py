@@ -22,9 +22,9 @@ from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, host_info, num_cores
 from .tasks import Task, extract
-from .workdir import (META_FILE, check_meta, discard_validated, load_tuned_model, locked,
-                      meta_fast_math, meta_kernels, meta_layout, meta_prepack, model_settings,
-                      read_meta, write_meta)
+from .workdir import (CURVE_FILE, META_FILE, check_meta, discard_validated, load_tuned_model,
+                      locked, meta_fast_math, meta_kernels, meta_layout, meta_prepack,
+                      model_settings, read_curve, read_meta, write_json, write_meta)
 
 __all__ = ["META_FILE", "Task", "TuneResult", "check_meta", "extract", "load_tuned_model",
            "meta_fast_math", "meta_layout", "meta_prepack", "model_settings", "read_meta",
@@ -59,7 +59,8 @@ def trials_per_iter(trials: int, n_tasks: int, cap: int = 64) -> int:
     return max(1, min(cap, trials // max(1, n_tasks)))
 
 
-def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool):
+def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list, show: bool,
+                            workdir: Path | None = None):
     from tqdm import tqdm
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
@@ -67,9 +68,14 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
     @derived_object
     class Progress(ms.measure_callback.PyMeasureCallback):
         """Progress bar: phase, trials done/total, end-to-end estimate from the best per task
-        (weight x best latency, summed over the tasks measured so far), failures."""
+        (weight x best latency, summed over the tasks measured so far), failures; and, with a
+        ``workdir``, its tuning curve (``workdir.CURVE_FILE``, a point per batch, continued
+        across resumes)."""
 
         def __init__(self) -> None:
+            self.start = time.time()
+            self.curve = read_curve(workdir) if workdir is not None and done else []
+            self.seconds_before = self.curve[-1]["seconds"] if self.curve else 0.0
             self.bar = tqdm(total=total, initial=min(done, total), unit="trial", disable=not show,
                             dynamic_ncols=True, desc="tuning")
             self.failed = 0
@@ -101,6 +107,14 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
             self.measured += len(runner_results)
             self.bar.update(len(runner_results))
             self._show()
+            if workdir is not None:
+                complete = all(b is not None for b in best)
+                est = sum(t.weight * b for t, b in zip(tasks, best) if b is not None) * 1e3
+                self.curve.append({"trials": done + self.measured,
+                                   "seconds": self.seconds_before + time.time() - self.start,
+                                   "estimate_ms": est if complete else None,
+                                   "tasks_tuned": sum(b is not None for b in best)})
+                write_json(workdir / CURVE_FILE, {"points": self.curve})
 
     return Progress()
 
@@ -281,7 +295,7 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
 
     discard_validated(workdir)  # picks among the old records; the new ones may beat them
     per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
-    callback = _make_progress_callback(tasks, trials, done, best, progress)
+    callback = _make_progress_callback(tasks, trials, done, best, progress, workdir)
     model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)
     start = time.time()
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,

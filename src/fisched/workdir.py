@@ -27,6 +27,7 @@ RECORD_FILE = "database_tuning_record.json"
 LIBRARY_FILE = "model.so"
 TUNE_REPORT = "report.json"
 MEASURE_REPORT = "measure.json"
+CURVE_FILE = "curve.json"  # the tuning curve: estimate after each measured batch
 VALIDATED_DIR = "validated"
 LOCK_FILE = ".fisched.lock"
 
@@ -160,6 +161,15 @@ def write_meta(workdir: Path, model: Model, target, **settings) -> None:
             "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in model.inputs.items()},
             **settings, "provenance": provenance(target)}
     write_json(workdir / META_FILE, meta)
+
+
+def read_curve(workdir: str | Path) -> list[dict]:
+    """The workdir's tuning curve (``CURVE_FILE``): one point per measured batch, ``trials``
+    (records in the database), ``seconds`` (tuning time, summed over runs), ``estimate_ms``
+    (weight x best latency summed over the tasks, None until every task has a valid one) and
+    ``tasks_tuned``; empty for a workdir tuned before fisched kept it."""
+    path = Path(workdir) / CURVE_FILE
+    return json.loads(path.read_text())["points"] if path.exists() else []
 
 
 def read_meta(workdir: str | Path) -> dict:
