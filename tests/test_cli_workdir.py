@@ -22,13 +22,16 @@ def test_show_prints_settings_and_tasks(tuned_tiny, capsys):
 
 def test_tune_keeps_a_curve_that_show_draws(tuned_tiny, tmp_path, capsys):
     """A point per measured batch, trials rising to the records in the database, the estimate
-    set once every task has a valid schedule; ``show --plot`` draws it."""
+    set exactly when every task has a valid schedule; ``show --plot`` draws it."""
     curve = json.loads((tuned_tiny / "curve.json").read_text())["points"]
     trials = [p["trials"] for p in curve]
     assert trials == sorted(trials) and len(set(trials)) == len(trials)
     assert trials[-1] == json.loads((tuned_tiny / "report.json").read_text())["records"]
     assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve, curve[1:]))
-    assert curve[-1]["estimate_ms"] is not None and curve[-1]["estimate_ms"] > 0
+    tasks = len(json.loads((tuned_tiny / "report.json").read_text())["tasks"])
+    assert all((p["estimate_ms"] is not None) == (p["tasks_tuned"] == tasks) for p in curve)
+    assert all(p["estimate_ms"] is None or p["estimate_ms"] > 0 for p in curve)
+    assert [p["tasks_tuned"] for p in curve] == sorted(p["tasks_tuned"] for p in curve)
     png = tmp_path / "curve.png"
     assert main(["show", str(tuned_tiny), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,7 @@ from onnx import TensorProto, helper
 
 def _block_model() -> onnx.ModelProto:
     """A conv + BN + residual add + ReLU (the epilogue the rule folds into its write-back), then
-    a dense layer and an activation x activation matmul (its B operand is read strided along
-    the output's vector axis, so the rule must leave it to MetaSchedule)."""
+    a dense layer and an activation x activation matmul."""
     from fisched.zoo import GraphBuilder
 
     g = GraphBuilder(seed=3)
@@ -88,12 +87,27 @@ def test_plan_takes_conv_and_dense_and_leaves_strided_reads(tasks, target):
     plan = _plan(sch, _main_block(sch), unit)
     assert plan is not None and len(plan.reduction) == 1
 
-    # y @ y^T: the second operand is indexed [b, j, k], j being the vector axis: strided
-    strided = [t for t in tasks if "matmul" in t.name and t is not dense]
-    assert strided, [t.name for t in tasks]
-    for t in strided:
+    # y @ y^T: the transpose is a task of its own, so the matmul reads B[b, k, j]: contiguous
+    others = [t for t in tasks if "matmul" in t.name and t is not dense]
+    assert others, [t.name for t in tasks]
+    for t in others:
         sch = s_tir.Schedule(t.mod)
-        assert _plan(sch, _main_block(sch), unit) is None, t.name
+        assert _plan(sch, _main_block(sch), unit) is not None, t.name
+
+    # C[i, j] += A[i, k] * B[j, k] with B an activation: j, the vector axis, strides through B
+    import tvm
+    from tvm import te
+
+    a = te.placeholder((32, 64), name="A")
+    b = te.placeholder((48, 64), name="B")
+    k = te.reduce_axis((0, 64), name="k")
+    c = te.compute((32, 48), lambda i, j: te.sum(a[i, k] * b[j, k], axis=k), name="C")
+    sch = s_tir.Schedule(tvm.IRModule({"main": te.create_prim_func([a, b, c])}))
+    assert _plan(sch, sch.get_sblock("C"), unit) is None
+    # the same with B marked layout-free (a prepacked weight): RewriteLayout makes it contiguous
+    func = te.create_prim_func([a, b, c]).with_attr("layout_free_buffers", [1])
+    sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    assert _plan(sch, sch.get_sblock("C"), unit) is not None
 
     # an elementwise block is not a multiply-accumulate
     sch = s_tir.Schedule(_task(tasks, "transpose").mod)
