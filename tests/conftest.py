@@ -58,3 +58,11 @@ def tuned_tiny(tmp_path_factory):
                          timeout=900)
     assert res.returncode == 0, res.stderr
     return wd
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs a tuned workdir is a tuning round trip: mark it ``slow`` (deselect
+    with ``pytest -m "not slow"``; tests that tune in their own body carry the mark)."""
+    for item in items:
+        if "tuned_tiny" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -200,6 +200,7 @@ def _planted_dataset(n_tasks=12, per_task=30, seed=0):
     return Dataset(feats, ptr, lat.astype(np.float64), ptr.copy(), task_id, tasks)
 
 
+@pytest.mark.slow
 def test_evaluate_finds_the_planted_features_on_unseen_tasks():
     from fisched.evaluate import Config, evaluate_repeated, transfer_importance
 
@@ -218,6 +219,7 @@ def test_evaluate_finds_the_planted_features_on_unseen_tasks():
     assert res["pair"]["pairwise"] > 0.9  # so does a ranking loss on all of them
 
 
+@pytest.mark.slow
 def test_reselect_ranks_anew_with_the_same_policy():
     from fisched.importance import reselect
 

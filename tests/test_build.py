@@ -3,6 +3,8 @@ builds that never import MetaSchedule's tensor-intrinsic registry (a 35 s import
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -54,6 +56,7 @@ def _inputs(mod, target, n):
     return [ms.builder.BuilderInput(mod, target) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_workers_live_across_batches(tmp_path, monkeypatch, target):
     """Three batches of two builds on two workers: at most two processes ever built anything
     (LocalBuilder starts two new ones per batch); after close(), new workers start."""
@@ -82,6 +85,7 @@ def test_workers_live_across_batches(tmp_path, monkeypatch, target):
     assert set(os.listdir(tmp_path)) - first, "close() should have stopped the old workers"
 
 
+@pytest.mark.slow
 def test_failed_and_timed_out_builds_are_reported_and_the_pool_recovers(target):
     """A build that raises and one that hangs come back as failed results with their error
     (MetaSchedule records them as failed trials); the same builder then builds normally."""
@@ -105,6 +109,7 @@ def test_failed_and_timed_out_builds_are_reported_and_the_pool_recovers(target):
         builder.close()
 
 
+@pytest.mark.slow
 def test_avx512_rule_set_kernels_build_without_the_intrinsic_registry():
     """On an AVX-512 target MetaSchedule picks its "avx512" rule set, and its default build
     imports every intrinsic in each worker for it; fisched's builder compiles that rule set's
@@ -136,6 +141,7 @@ def test_avx512_rule_set_kernels_build_without_the_intrinsic_registry():
     assert [r.error_msg for r in results] == [None] * len(mods)
 
 
+@pytest.mark.slow
 def test_contexts_load_only_the_target_familys_intrinsics():
     """TuneContext imports every tensor intrinsic (35 s); for a CPU target only its family's
     module is loaded while contexts are made, and the placeholder package is gone afterwards,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import numpy as np
@@ -9,6 +11,7 @@ import numpy as np
 from fisched.cli import main
 
 
+@pytest.mark.slow
 def test_show_prints_settings_and_tasks(tuned_tiny, capsys):
     assert main(["show", str(tuned_tiny), "--json"]) == 0
     state = json.loads(capsys.readouterr().out)

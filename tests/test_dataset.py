@@ -42,6 +42,7 @@ def tuned_tiny(tmp_path_factory):
     return tmp / "w", captured
 
 
+@pytest.mark.slow
 def test_reextracted_features_equal_measurement_time_features(tuned_tiny, tmp_path):
     workdir, captured = tuned_tiny
     ds = build_dataset([workdir], progress=False)
@@ -128,6 +129,7 @@ def test_dataset_cli_build_and_info(tuned_tiny, tmp_path, capsys):
     assert main(["dataset", "info", str(tmp_path / "missing.npz")]) == 2
 
 
+@pytest.mark.slow
 def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path, target):
     from fisched.collect import collect
     from fisched.frontend import load_model

@@ -65,6 +65,7 @@ def test_only_later_timings_of_the_same_seed_extend_a_pair(tmp_path):
     assert [t["ratio"] for t in retimes_of(tmp_path, 1, pair)] == [1.1]
 
 
+@pytest.mark.slow
 def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     from fisched.cli import main
 

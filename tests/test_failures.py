@@ -45,6 +45,7 @@ def flaky_evaluator(rt_mod, device, evaluator_config, repeated_args):
     return default_run_evaluator(rt_mod, device, evaluator_config, repeated_args)
 
 
+@pytest.mark.slow
 def test_failing_candidates_are_recorded_and_tuning_goes_on(tmp_path, target):
     from test_tune import _matmul_task
     from tvm.s_tir import meta_schedule as ms
@@ -75,6 +76,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host",
@@ -134,6 +136,7 @@ def _gather_task(rows: int = 1000):
     return Task("gather", tvm.IRModule({"main": func}), 1.0, 32 * 64)
 
 
+@pytest.mark.slow
 def test_index_inputs_stay_in_bounds_so_gathers_get_measured(tmp_path, target):
     """With the stock argument filler every candidate of a gather reads out of bounds and fails;
     fisched's runner (zeros for integer inputs) measures them."""

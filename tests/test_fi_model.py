@@ -49,6 +49,7 @@ def _spearman(a, b):
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
+@pytest.mark.slow
 def test_model_trains_inside_the_search(fi_run):
     _, model, *_ = fi_run
     assert model.trainings >= 1  # update() after each measured batch trained it

@@ -95,6 +95,7 @@ def test_nonpositive_trials(trials, capsys, tmp_path):
     assert "--trials must be positive" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_torch_factory(tmp_path, monkeypatch, target):
     torch = pytest.importorskip("torch")
     (tmp_path / "tinynet.py").write_text(
@@ -147,6 +148,7 @@ def _op_counts(mod, of_constants: bool = True) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_nhwc_transposes_only_at_the_ends_and_keeps_numerics(tmp_path, target):
     """Every convolution goes NHWC, ReLU6 and the residual add follow it, so the only transposes
     left are the model's input and output; the untuned library still matches ONNX Runtime."""

@@ -138,6 +138,7 @@ def _run(mod, target, args):
     return tensors[-1].numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("word", ["conv2d", "matmul"])
 def test_register_tiled_candidates_compute_the_same(tasks, target, word):
     """Several sampled candidates of the conv (with its fused BN/residual/ReLU epilogue) and of

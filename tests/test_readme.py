@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
@@ -18,6 +20,7 @@ def readme_snippet(tag: str) -> str:
     raise AssertionError(f"README.md has no snippet tagged {tag}")
 
 
+@pytest.mark.slow
 def test_tuned_model_runs_from_plain_tvm(tuned_tiny, tmp_path):
     """The README's snippet on a tuned model.so, in a fresh Python that never imports fisched
     (only the library path and the input's shape swapped in)."""

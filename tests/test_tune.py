@@ -40,6 +40,7 @@ def tune_briefly(task: Task, workdir, target, trials: int, per_iter: int):
     return database
 
 
+@pytest.mark.slow
 def test_tir_workload_round_trip(tmp_path, target):
     """Tune a matmul for a handful of trials, compile the best schedule, compare with numpy."""
     import tvm
@@ -72,6 +73,7 @@ def _fisched(*args, **kw):
                           text=True, timeout=900, **kw)
 
 
+@pytest.mark.slow
 def test_tune_measure_cli_round_trip(tiny_onnx, tmp_path):
     """tune -> compiled library whose every function is tuned -> measure with numerical check;
     a second tune on the same workdir measures nothing new."""
@@ -104,6 +106,7 @@ def test_tune_measure_cli_round_trip(tiny_onnx, tmp_path):
     assert res.returncode != 0 and "tuned with fast math" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 def test_kill_in_the_first_round_and_resume_loses_no_record(tiny_onnx, tmp_path):
     """kill -9 in the first round (every task searched once, 2 candidates each), then the same
     command: the batches measured before the kill are on record (MetaSchedule's own scheduler
@@ -168,6 +171,7 @@ def test_search_population_argument_environment_and_default(monkeypatch):
     assert search_strategy("evolutionary").population_size == DEFAULT_POPULATION != 512
 
 
+@pytest.mark.slow
 def test_prepacked_weights_round_trip(tuned_tiny, tiny_onnx, tmp_path):
     """Prepacked and NHWC by default on a CPU: the workdir records both and every function of
     its library uses a tuned schedule (its numerics: test_cli_workdir's measure test); the
@@ -192,6 +196,7 @@ def test_prepacked_weights_round_trip(tuned_tiny, tiny_onnx, tmp_path):
     assert done == total > 0, res.stdout
 
 
+@pytest.mark.slow
 def test_time_limit_ends_the_run_after_its_first_round(tiny_onnx, tmp_path):
     """A time limit already past stops tuning once every task has had its first batch: fewer
     records than --trials, yet no task left without a tuned schedule."""
@@ -209,6 +214,7 @@ def test_time_limit_ends_the_run_after_its_first_round(tiny_onnx, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_prepack_marks_the_weights_layout_free(target):
     """Each conv/matmul task of a prepacked model says which of its inputs are weights."""
     from fisched.frontend import load_model

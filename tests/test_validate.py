@@ -34,6 +34,7 @@ def _picked_trace(database, task, target):
     return None if record is None else str(record.trace)
 
 
+@pytest.mark.slow
 def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch):
     import fisched.validate
 
@@ -67,6 +68,7 @@ def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch)
     assert open_validated(wd) is None and not validated_dir(wd).exists()
 
 
+@pytest.mark.slow
 def test_validation_retimes_for_real(tuned, target):
     model, wd = tuned
     summary = validate(model, wd, target, top=2, rounds=3)

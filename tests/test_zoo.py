@@ -9,6 +9,7 @@ from fisched.measure import VMRunner, max_relative_error
 from fisched.zoo import ZOO
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ZOO))
 def test_zoo_model_builds_and_runs_in_onnxruntime(name):
     model = load_model(name)
@@ -25,6 +26,7 @@ def test_zoo_is_deterministic():
     np.testing.assert_array_equal(a.run(m.inputs), m.reference.run(m.inputs))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bert", "resnet18", "vit"])
 def test_zoo_model_matches_onnxruntime_numerically(name, target):
     model = load_model(name)
