@@ -27,7 +27,7 @@ import numpy as np
 from .errors import FischedError
 from .features import FEATURE_NAMES, N_FEATURES
 from .records import FAILED_SECONDS
-from .target import target_host
+from .target import make_target, target_host
 
 FORMAT = "fisched-dataset"
 FORMAT_VERSION = 1
@@ -180,8 +180,6 @@ def task_host(ds: Dataset, task: dict) -> dict:
     target = ds.provenance.get("target")
     if not target:
         return {"llvm_cpu": "unknown"}
-    from .target import make_target, target_host
-
     return target_host(make_target(target), ds.provenance.get("cpu"))
 
 
@@ -214,7 +212,6 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
 
     from .provenance import provenance
     from .records import open_database
-    from .target import make_target
     from .workdir import read_meta
 
     feats, row_counts, runs, run_counts, task_ids, tasks = [], [], [], [], [], []

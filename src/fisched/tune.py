@@ -88,9 +88,15 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
             self.phase = f"task {task_id + 1}/{len(tasks)} {tasks[task_id].name}"
             self._show()
 
-        def _show(self) -> None:
+        def _estimate(self) -> tuple[float, int]:
+            """(weight x best latency summed over the tasks measured so far in ms, their
+            count)."""
             tuned = sum(b is not None for b in best)
             est = sum(t.weight * b for t, b in zip(tasks, best) if b is not None) * 1e3
+            return est, tuned
+
+        def _show(self) -> None:
+            est, tuned = self._estimate()
             self.bar.set_postfix_str(f"{self.phase}; est {est:.2f} ms ({tuned}/{len(tasks)} "
                                      f"tasks), {self.failed} failed")
 
@@ -108,12 +114,11 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
             self.bar.update(len(runner_results))
             self._show()
             if workdir is not None:
-                complete = all(b is not None for b in best)
-                est = sum(t.weight * b for t, b in zip(tasks, best) if b is not None) * 1e3
+                est, tuned = self._estimate()
                 self.curve.append({"trials": done + self.measured,
                                    "seconds": self.seconds_before + time.time() - self.start,
-                                   "estimate_ms": est if complete else None,
-                                   "tasks_tuned": sum(b is not None for b in best)})
+                                   "estimate_ms": est if tuned == len(tasks) else None,
+                                   "tasks_tuned": tuned})
                 write_json(workdir / CURVE_FILE, {"points": self.curve})
 
     return Progress()
