@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prepack import BUDGET_S, tune_arm
+from prepack import BUDGET_S, PURE, tune_arm
 
 DONE_FILE = "ort_gap.json"  # in a time-budget workdir: its finished runs' seconds
 
@@ -44,7 +44,7 @@ def tune_for_time(model_name: str, workdir: Path, limit: float, cap: int, seed: 
     if not done["finished"] and left > 1:
         cmd = [sys.executable, "-m", "fisched.cli", "tune", model_name, "--trials", str(cap),
                "--time-limit", f"{left:.0f}", "--seed", str(seed), "--workdir", str(workdir),
-               "-q"]
+               "-q", *PURE]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         run = json.loads((workdir / "report.json").read_text())["this_run"]

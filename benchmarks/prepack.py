@@ -52,11 +52,16 @@ def tuned(workdir: Path, trials: int) -> bool:
             and json.loads(report.read_text())["records"] >= trials)
 
 
+PURE = ["--no-reuse", "--no-learn"]
+"""Every arm tunes from nothing and leaves the host's library alone: a known schedule would
+make an arm's result depend on what was tuned before it (``fisched.library``)."""
+
+
 def tune_arm(model_name: str, workdir: Path, trials: int, seed: int, flags: list[str]):
     """Tune one arm (unless done); its tuning seconds, or None when it was resumed."""
     if not tuned(workdir, trials):
         cmd = [sys.executable, "-m", "fisched.cli", "tune", model_name, "--trials", str(trials),
-               "--seed", str(seed), "--workdir", str(workdir), "-q", *flags]
+               "--seed", str(seed), "--workdir", str(workdir), "-q", *PURE, *flags]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     run = json.loads((workdir / "report.json").read_text())["this_run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import onnx
@@ -13,6 +14,9 @@ os.environ.setdefault("TVM_NUM_THREADS", "2")
 # a small evolutionary population (MetaSchedule: 512) keeps every tiny tune, in-process or
 # through the CLI, to seconds of search; see fisched.tune.search_strategy
 os.environ.setdefault("FISCHED_SEARCH_POPULATION", "64")
+# every tune and collect of the suite learns into a library of its own, never the user's
+# (fisched.library keeps it under $XDG_CACHE_HOME)
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="fisched-test-cache-")
 
 
 def tiny_onnx_model() -> onnx.ModelProto:

@@ -132,11 +132,14 @@ def test_dataset_cli_build_and_info(tuned_tiny, tmp_path, capsys):
 @pytest.mark.slow
 def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path, target):
     from fisched.collect import collect
-    from fisched.frontend import load_model
+    from fisched.errors import FischedError
+    from fisched.frontend import default_pipeline, load_model
     from fisched.records import open_database, records_by_task
-    from fisched.tune import extract
+    from fisched.target import host_info
+    from fisched.tune import extract, read_meta
 
-    model = load_model(str(tiny_onnx))
+    # the tasks are formed as `fisched tune` forms them on this target
+    model = load_model(str(tiny_onnx), **default_pipeline(target))
     tasks = extract(model, target)
 
     def per_task():
@@ -147,10 +150,20 @@ def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path
     first = per_task()
     assert counts == {model.name: sum(first)}  # the running count matches the database
     assert sum(n >= 4 for n in first) >= 2 and min(first) >= 2
+    meta = read_meta(tmp_path / model.name)
+    assert (meta["weights"], meta["layout"], meta["kernels"]) == ("prepacked", "nhwc",
+                                                                   "register-tiled")
+    assert meta["host"] == host_info() and meta["math"] == "fast"
     collect([str(tiny_onnx)], tmp_path, target, trials_per_task=4, progress=False)
     second = per_task()
     # a task that reached its goal is not measured again
     assert [b for a, b in zip(first, second) if a >= 4] == [a for a in first if a >= 4]
+    # a resumed folder keeps its pipeline: another one is refused before anything is measured
+    for other in ({"prepack": False}, {"layout": "as-is"}, {"kernels": "stock"}):
+        with pytest.raises(FischedError, match="workdir"):
+            collect([str(tiny_onnx)], tmp_path, target, trials_per_task=8, progress=False,
+                    **other)
+    assert per_task() == second
 
 
 def test_a_dataset_from_before_hosts_were_recorded_names_its_target_host():

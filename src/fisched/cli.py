@@ -43,19 +43,16 @@ def _setup_threads(target) -> int:
 def _pipeline_choices(args, workdir: Path, target) -> dict:
     """``prepack`` and ``layout`` for ``load_model``: each flag if given; else what the workdir
     was tuned with (a run resumes as it began; workdirs from before fisched recorded them have
-    weights and layouts as the model file has them); else the CPU defaults, prepacked weights
-    and NHWC convolutions (``benchmarks/prepack.py``: results/ort_gap/prepack.md); other
-    targets keep the model file's."""
-    from .frontend import AS_IS
+    weights and layouts as the model file has them); else ``frontend.default_pipeline``."""
+    from .frontend import default_pipeline
     from .workdir import META_FILE, meta_layout, meta_prepack, read_meta
 
     if (workdir / META_FILE).exists():
         meta = read_meta(workdir)
         prepack, layout = meta_prepack(meta), meta_layout(meta)
-    elif target.kind.name == "llvm":
-        prepack, layout = True, "nhwc"
     else:
-        prepack, layout = False, AS_IS
+        defaults = default_pipeline(target)
+        prepack, layout = defaults["prepack"], defaults["layout"]
     return {"prepack": prepack if args.prepack is None else args.prepack,
             "layout": layout if args.layout is None else args.layout}
 
@@ -99,7 +96,12 @@ def cmd_tune(args) -> int:
                       num_trials_per_iter=args.trials_per_iter, progress=not args.quiet,
                       rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
                       cost_model_obj=cost_model_obj, population=args.population,
-                      time_limit=args.time_limit, kernels=args.kernels)
+                      time_limit=args.time_limit, kernels=args.kernels,
+                      reuse=_reuse_sources(args, workdir))
+        if result.reused:
+            print(f"reuse: {len(result.reused)} tasks started from "
+                  f"{sum(result.reused.values())} known schedules, measured again here",
+                  file=sys.stderr)
         if args.validate_top and args.rpc_tracker:
             print("validation skipped: it times kernels on this host, tuning measured them on the "
                   "RPC devices", file=sys.stderr)
@@ -116,7 +118,34 @@ def cmd_tune(args) -> int:
         print(write_tune_report(workdir, result, database))
         done, total = scheduled_share(model, target, database)
         print(f"compiled model: {library} ({done}/{total} functions use tuned schedules)")
+        _learn(args, workdir)
     return 0
+
+
+def _reuse_sources(args, workdir: Path) -> list[Path]:
+    """The schedule databases ``--reuse`` starts new tasks from (``library.schedule_sources``,
+    for this host and the workdir's design space); none with ``--no-reuse`` or an RPC device."""
+    from .library import schedule_sources
+    from .target import host_cpu
+    from .workdir import meta_kernels, read_meta
+
+    if not args.reuse or args.rpc_tracker:
+        return []
+    return schedule_sources(host_cpu(), meta_kernels(read_meta(workdir)), args.library)
+
+
+def _learn(args, workdir: Path) -> None:
+    """Add a workdir's programs to this host's library, unless ``--no-learn`` or the records
+    came from an RPC device (``library.learn``)."""
+    from .library import learn, meta_host
+
+    host = meta_host(workdir)
+    if not args.learn or host is None:
+        return
+    info = learn(workdir, host, args.library)
+    print(f"library: {info['added_programs']} programs of {workdir} learned; {info['library']} "
+          f"holds {info['programs']} programs, {info['schedules']} schedules (--no-learn: off)",
+          file=sys.stderr)
 
 
 def cmd_show(args) -> int:
@@ -199,9 +228,42 @@ def cmd_collect(args) -> int:
     print(f"fisched: collecting {', '.join(models)} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {args.workdir}", file=sys.stderr)
     counts = collect(models, args.workdir, target, args.trials_per_task, args.random_share,
-                     args.seed, progress=not args.quiet)
+                     args.seed, progress=not args.quiet, prepack=args.prepack,
+                     layout=args.layout, kernels=args.kernels,
+                     learn=args.learn, library=args.library)
     for name, count in counts.items():
         print(f"{name}: {count} records")
+    return 0
+
+
+def cmd_library_info(args) -> int:
+    from .library import default_root, describe_library
+
+    rows = describe_library(args.library)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no library under {args.library or default_root()} yet: every fisched tune and "
+              "collect adds one for its host")
+    for row in rows:
+        spaces = ", ".join(f"{k} {v}" for k, v in row["schedules"].items()) or "none"
+        print(f"{row['host']}: {row['programs']} programs ({', '.join(row['models']) or '-'}); "
+              f"schedules: {spaces}; {row['path']}")
+    return 0
+
+
+def cmd_library_add(args) -> int:
+    from .library import learn, meta_host
+
+    for workdir in map(Path, args.workdirs):
+        host = args.host or meta_host(workdir)
+        if host is None:
+            raise FischedError(f"{workdir} records no host (tuned on an RPC device or before "
+                               "fisched recorded hosts): pass --host")
+        info = learn(workdir, host, args.library, prior=not args.schedules_only)
+        print(f"{workdir}: {info['library']} holds {info['programs']} programs, "
+              f"{info['schedules']} schedules")
     return 0
 
 
@@ -326,11 +388,44 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """--prepack, --layout and --kernels: how a model's tasks are formed and searched (tune
+    and collect; a workdir records them and refuses the other choice)."""
+    from .frontend import LAYOUTS
+    from .kernels import KERNELS
+
+    p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
+                   help="let each kernel's schedule choose its weights' layout, rewritten once "
+                   "at compile time (TVM's cpu_weight_prepack); default: on for CPU targets, "
+                   "or as the workdir was tuned")
+    p.add_argument("--layout", default=None, choices=sorted(LAYOUTS),
+                   help="activation layout of the convolutions (weights follow); default: nhwc "
+                   "for CPU targets, or as the workdir was tuned")
+    p.add_argument("--kernels", default=None, choices=KERNELS,
+                   help="design space for conv/matmul kernels: register-tiled (fisched's "
+                   "register-blocked rule, default on CPU targets) or stock (MetaSchedule's "
+                   "rules); a workdir keeps the one it was tuned with")
+
+
+def _add_library_args(p: argparse.ArgumentParser, reuse: bool) -> None:
+    """--learn (and, for tune, --reuse) and --library: the host's local library
+    (``fisched.library``)."""
+    p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the measured programs to this host's library, which the fi cost "
+                   "model's prior and --reuse draw on (default: on)")
+    if reuse:
+        p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                       help="start each new task from the best known schedules of structurally "
+                       "equal tasks (this host's library and the shipped ones), measured again "
+                       "here (default: on)")
+    p.add_argument("--library", default=None, metavar="DIR",
+                   help="library root (default: $XDG_CACHE_HOME/fisched/library, else "
+                   "~/.cache/fisched/library)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cost_models import COST_MODELS
-    from .frontend import LAYOUTS
-    from .kernels import KERNELS
 
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fisched {__version__}")
@@ -388,17 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact-math", action="store_true",
                    help="keep exact exp/erf/tanh/softmax (default: TVM's fast approximations, "
                    "vectorizable; the workdir remembers which)")
-    p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
-                   help="let each kernel's schedule choose its weights' layout, rewritten once "
-                   "at compile time (TVM's cpu_weight_prepack); default: on for CPU targets, "
-                   "or as the workdir was tuned")
-    p.add_argument("--layout", default=None, choices=sorted(LAYOUTS),
-                   help="activation layout of the convolutions (weights follow); default: nhwc "
-                   "for CPU targets, or as the workdir was tuned")
-    p.add_argument("--kernels", default=None, choices=KERNELS,
-                   help="design space for conv/matmul kernels: register-tiled (fisched's "
-                   "register-blocked rule, default on CPU targets) or stock (MetaSchedule's "
-                   "rules); a workdir keeps the one it was tuned with")
+    _add_pipeline_args(p)
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop this run after SECONDS of tuning (its first round, one batch "
                    "per task, always completes); --trials stays the upper bound")
@@ -418,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="before compiling, re-time each task's K best schedules side by side "
                    "and compile the fastest on re-timing (default 0: MetaSchedule's lowest "
                    "record; 5 is a good K)")
+    _add_library_args(p, reuse=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_tune)
 
@@ -435,14 +521,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")
     p.add_argument("--workdir", required=True, help="one database folder per model goes here")
-    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,resnet50,vit")
+    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,gpt,vit,resnet50",
+                   help="comma-separated model specs (default: every zoo model)")
     p.add_argument("--trials-per-task", type=int, default=64)
     p.add_argument("--random-share", type=float, default=0.5,
                    help="share of each task's budget sampled at random (rest: evolutionary)")
     p.add_argument("--target", default=None, help="JSON target (default: this host)")
     p.add_argument("--seed", type=int, default=0)
+    _add_pipeline_args(p)
+    _add_library_args(p, reuse=False)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("library", help="this host's library: the programs and schedules "
+                       "every tune and collect adds (the fi prior and --reuse read it)")
+    lsub = p.add_subparsers(dest="library_command", required=True)
+    q = lsub.add_parser("info", help="hosts, programs and schedules held")
+    q.add_argument("--library", default=None, metavar="DIR", help="library root")
+    q.add_argument("--json", action="store_true", help="print JSON instead of text")
+    q.set_defaults(func=cmd_library_info)
+    q = lsub.add_parser("add", help="add workdirs' programs and best schedules by hand")
+    q.add_argument("workdirs", nargs="+")
+    q.add_argument("--library", default=None, metavar="DIR", help="library root")
+    q.add_argument("--host", default=None,
+                   help="host folder (default: the host each workdir records)")
+    q.add_argument("--schedules-only", action="store_true",
+                   help="add the best schedules only, not the programs (the shipped library)")
+    q.set_defaults(func=cmd_library_add)
 
     p = sub.add_parser("dataset", help="build or inspect a cost-model dataset")
     dsub = p.add_subparsers(dest="dataset_command", required=True)

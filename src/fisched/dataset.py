@@ -119,6 +119,29 @@ class Dataset:
         tmp.replace(path)
 
 
+def concat_datasets(parts: list[Dataset]) -> Dataset:
+    """The programs of every part, one task table. Each task keeps the host it was measured
+    on (``task_host``, written into the task: parts' provenances differ); the result's
+    provenance is the first part's."""
+    parts = [p for p in parts if p.n_programs]
+    if not parts:
+        raise FischedError("no programs to concatenate")
+    tasks, task_ids, row_ptr, run_ptr = [], [], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    rows = runs = 0
+    for part in parts:
+        task_ids.append(part.task_id + len(tasks))
+        tasks.extend({**t, "host": task_host(part, t)} for t in part.tasks)
+        row_ptr.append(part.row_ptr[1:] + rows)
+        run_ptr.append(part.run_ptr[1:] + runs)
+        rows += int(part.row_ptr[-1])
+        runs += int(part.run_ptr[-1])
+    return Dataset(np.concatenate([p.features[:p.row_ptr[-1]] for p in parts]),
+                   np.concatenate(row_ptr), np.concatenate([p.run_secs[:p.run_ptr[-1]]
+                                                            for p in parts]),
+                   np.concatenate(run_ptr), np.concatenate(task_ids).astype(np.int32), tasks,
+                   parts[0].provenance)
+
+
 def load_dataset(path: str | Path) -> Dataset:
     """Load a dataset file; a missing file or another format version is one clear error."""
     path = Path(path)

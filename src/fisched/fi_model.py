@@ -23,8 +23,10 @@ from .dataset import Dataset, load_dataset
 from .features import N_FEATURES
 from .importance import FeatureSelection, fit_model, reselect
 from .labels import get_label_fn, labels_for
+from .library import default_prior
 from .packsum import PackSumXGB
 from .records import mean_seconds
+from .target import host_cpu
 
 log = logging.getLogger("fisched")
 
@@ -107,7 +109,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         ``fisched evaluate`` chose them; ``nthread`` for XGBoost (1 by default: OpenMP spins on
         a busy small machine); ``kw`` goes to ``PackSumXGB``.
 
-        ``prior`` (a dataset, its path, ``"default"``: the shipped one, or None: none) is
+        ``prior`` (a dataset, its path, ``"default"``: the shipped one plus what this host's
+        local library learned, ``library.default_prior``, or None: none) is
         trained on once, here, with the number of trees chosen on ``prior_held_out_rounds`` of
         its tasks held out (0: until the training loss stops improving; a prior is for tasks
         it has not seen); every later update then boosts at most ``finetune_rounds`` more trees
@@ -131,7 +134,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             if selection is None:
                 log.warning("no shipped feature selection; fi uses all 164 features")
         if isinstance(prior, str) and prior == "default":
-            prior = DEFAULT_PRIOR if DEFAULT_PRIOR.exists() else None
+            prior = default_prior(host_cpu(), DEFAULT_PRIOR)
         self.prior_held_out_rounds = prior_held_out_rounds
         kw["nthread"] = nthread
         sel = selection

@@ -31,6 +31,15 @@ AS_IS = "as-is"
 LAYOUTS = {AS_IS: None, "nhwc": ("NHWC", "HWIO")}
 
 
+def default_pipeline(target) -> dict:
+    """``prepack`` and ``layout`` for a new workdir on ``target``: prepacked weights and NHWC
+    convolutions on CPU (``llvm``) targets (``benchmarks/prepack.py``:
+    results/ort_gap/*/prepack.md), the model file's weights and layouts elsewhere."""
+    if target.kind.name == "llvm":
+        return {"prepack": True, "layout": "nhwc"}
+    return {"prepack": False, "layout": AS_IS}
+
+
 def _layouts(layout: str) -> tuple[str, str] | None:
     """``LAYOUTS[layout]``, or a one-line error for a name it does not hold."""
     if layout not in LAYOUTS:

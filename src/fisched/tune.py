@@ -19,6 +19,7 @@ from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model
 from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
+from .library import warm_start
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, host_info, num_cores
 from .tasks import Task, extract
@@ -50,6 +51,7 @@ class TuneResult:
     seconds: float
     profile: dict[str, float] = field(default_factory=dict)
     set_aside: list[str] = field(default_factory=list)  # unreadable records moved aside
+    reused: dict[str, int] = field(default_factory=dict)  # task -> known schedules started from
 
 
 def trials_per_iter(trials: int, n_tasks: int, cap: int = 64) -> int:
@@ -243,7 +245,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
          cost_model_obj=None, strategy: str = "evolutionary",
          callbacks: tuple = (), population: int | None = None, builder=None,
          task_scheduler=None, time_limit: float | None = None,
-         kernels: str | None = None) -> TuneResult:
+         kernels: str | None = None, reuse: tuple = ()) -> TuneResult:
     """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks, or
     for ``time_limit`` seconds of this run (after its first round), whichever comes first.
 
@@ -252,6 +254,10 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     ``kernels`` is the design space (``fisched.kernels``): None resumes a workdir with the one it
     was tuned with and starts a new one with ``DEFAULT_KERNELS``; naming the other one of a
     workdir's is refused (its records would come from two searches).
+    ``reuse``: schedule databases (``library.schedule_sources``) whose best schedules of
+    structurally equal tasks a task with no record yet starts from (``library.warm_start``;
+    measured here, they count as trials); empty (the default) starts every task from nothing,
+    as a comparison of cost models needs. Not with an RPC device.
     """
     if time_limit is not None and time_limit <= 0:
         raise FischedError(f"--time-limit must be positive, got {time_limit}")
@@ -266,17 +272,21 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         return _tune_locked(model, workdir, target, trials, cost_model, seed,
                             num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
                             strategy, callbacks, population, builder, task_scheduler, time_limit,
-                            kernels)
+                            kernels, reuse)
 
 
 def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
                  progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
-                 population, builder, task_scheduler, time_limit, kernels) -> TuneResult:
+                 population, builder, task_scheduler, time_limit, kernels, reuse) -> TuneResult:
     meta = check_meta(workdir, model, target)
     kernels = resolve_kernels(meta, kernels, workdir, target)
     tasks = extract(model, target)
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
+    reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
+    if reuse and rpc_tracker is None:
+        with intrinsics_for(target):  # a known schedule may hold a tensorize step
+            reused = warm_start(tasks, database, target, list(reuse))
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
     # a resumed run's first round visits the tasks with no record yet first: with a small
@@ -296,21 +306,21 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
              describe(target), done, trials, workdir)
     if remaining <= 0:
-        return TuneResult(tasks, done, 0, 0, 0.0, set_aside=set_aside)
+        return TuneResult(tasks, done, 0, 0, time.time() - begun, set_aside=set_aside,
+                          reused=reused)
 
     discard_validated(workdir)  # picks among the old records; the new ones may beat them
     per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
     callback = _make_progress_callback(tasks, trials, done, best, progress, workdir)
     model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)
-    start = time.time()
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
                          callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
                          builder=builder, task_scheduler=task_scheduler, population=population,
                          time_limit=time_limit, kernels=kernels)
     callback.bar.close()
-    return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - start,
-                      profile, set_aside)
+    return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - begun,
+                      profile, set_aside, reused)
 
 
 def resolve_kernels(meta: dict, kernels: str | None, workdir: Path, target) -> str:

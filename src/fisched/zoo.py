@@ -106,8 +106,9 @@ class GraphBuilder:
     def reshape(self, x: str, shape: list[int]) -> str:
         return self.op("Reshape", [x, self.const(np.array(shape, np.int64), "shape")])
 
-    def attention(self, x: str, seq: int, hidden: int, heads: int) -> str:
-        """Multi-head self-attention over [1, seq, hidden], output projection included."""
+    def attention(self, x: str, seq: int, hidden: int, heads: int, causal: bool = False) -> str:
+        """Multi-head self-attention over [1, seq, hidden], output projection included;
+        ``causal`` masks each token's view of the ones after it (a decoder's attention)."""
         head_dim = hidden // heads
 
         def split(t: str, perm: list[int]) -> str:
@@ -118,6 +119,9 @@ class GraphBuilder:
         v = split(self.dense(x, hidden, hidden), [0, 2, 1, 3])
         inv_sqrt_d = self.const(np.array(1.0 / math.sqrt(head_dim), np.float32))
         scores = self.op("Mul", [self.op("MatMul", [q, k]), inv_sqrt_d])
+        if causal:  # additive mask, as exported decoders apply it: -1e9 above the diagonal
+            mask = np.triu(np.full((seq, seq), -1e9, np.float32), k=1)[None, None]
+            scores = self.op("Add", [scores, self.const(mask, "mask")])
         ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
         ctx = self.reshape(self.op("Transpose", [ctx], perm=[0, 2, 1, 3]), [1, seq, hidden])
         return self.dense(ctx, hidden, hidden)
@@ -234,12 +238,34 @@ def vit(layers: int = 6, hidden: int = 192, heads: int = 3, patch: int = 16,
     return g.model([_image_input()], g.dense(first, hidden, 1000), [1, 1, 1000], "vit")
 
 
+def gpt(layers: int = 4, hidden: int = 384, heads: int = 6, seq: int = 64, vocab: int = 8192,
+        seed: int = 0) -> onnx.ModelProto:
+    """A small GPT-style decoder (pre-norm layers, causal attention) returning next-token logits.
+
+    Like ``vit``, not an evaluation model: it widens the collection with a decoder, whose
+    shapes are neither BERT's nor ViT's (64 tokens of 384, 6 heads of 64, a masked softmax, a
+    language-model head onto 8,192 tokens). The input is ``input_ids`` (int64, [1, seq]).
+    """
+    g = GraphBuilder(seed)
+    word = g.const(g.rng.normal(0.0, 0.02, (vocab, hidden)).astype(np.float32))
+    pos = g.const(g.rng.normal(0.0, 0.02, (1, seq, hidden)).astype(np.float32))
+    x = g.op("Add", [g.op("Gather", [word, "input_ids"], axis=0), pos])
+    for _ in range(layers):
+        x = g.op("Add", [x, g.attention(g.layer_norm(x, hidden), seq, hidden, heads,
+                                        causal=True)])
+        x = g.op("Add", [x, g.mlp(g.layer_norm(x, hidden), hidden)])
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, seq])
+    return g.model([ids], g.dense(g.layer_norm(x, hidden), hidden, vocab), [1, seq, vocab],
+                   "gpt")
+
+
 ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
     "resnet18": lambda: resnet(18),
     "mobilenet_v2": mobilenet_v2,
     "bert": bert,
     "resnet50": lambda: resnet(50),
     "vit": vit,
+    "gpt": gpt,
 }
 """Model name -> builder. The first three are the paper's evaluation models; the others widen
 the shipped dataset (``fisched collect``)."""

@@ -1,0 +1,278 @@
+"""What fisched learns from a user's own tuning, per host: a local prior and known schedules.
+
+Every ``fisched tune`` and ``fisched collect`` adds what it measured to the library of the host it
+ran on (``learn``; ``--no-learn`` opts out). A host's library is a folder,
+``<root>/<llvm cpu>/`` (``DEFAULT_ROOT``: ``$XDG_CACHE_HOME/fisched/library``, else
+``~/.cache/fisched/library``), holding
+
+- ``prior.npz``: a dataset (``fisched.dataset``) of every program measured there, which the fi
+  cost model trains on beside the shipped prior (``default_prior``). Bounded at
+  ``max_programs``: the programs of the workdirs added longest ago go first. A workdir added
+  again (tuned further) replaces its earlier programs.
+- ``schedules/<kernels>/``: a MetaSchedule JSON database per design space
+  (``fisched.kernels``) with the best ``keep`` records of each workload, from which a later tune
+  of a structurally equal task in the same design space starts (``warm_start``). The shipped
+  library, ``defaults/library/`` (schedules only, made the same way from the committed
+  collection by ``fisched library add``), serves as well.
+
+Writers hold the folder's lock exclusively, readers shared, and each file is replaced
+atomically, so two fisched processes on one host can learn and read at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
+from .records import records_by_task, run_seconds
+from .workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
+
+log = logging.getLogger("fisched")
+
+PRIOR_FILE = "prior.npz"
+SCHEDULES_DIR = "schedules"
+LOCK_FILE = ".lock"
+DEFAULT_MAX_PROGRAMS = 50_000
+"""Programs a host's local prior keeps: about ten collections of the zoo (the shipped prior has
+5,919); a fit on that many takes tens of seconds with one thread."""
+DEFAULT_KEEP = 4  # records per workload kept for reuse
+DEFAULT_REUSE_TOP = 3  # known schedules a task starts from (each measured once more)
+SHIPPED_LIBRARY = Path(__file__).parent / "defaults" / "library"
+
+
+def default_root() -> Path:
+    """Where libraries live unless told otherwise: the XDG cache folder's ``fisched/library``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "fisched" / "library"
+
+
+def library_dir(host: str, root: str | Path | None = None) -> Path:
+    """The library folder of ``host`` (an LLVM cpu name, ``dataset.host_name``)."""
+    return Path(root or default_root()) / host
+
+
+@contextmanager
+def _locked(folder: Path, exclusive: bool):
+    """Hold ``folder``'s lock: exclusive for a writer (the folder and lock made if need be),
+    shared for a reader (none needed where no writer ever was: a read-only shipped library)."""
+    if exclusive:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    elif (folder / LOCK_FILE).exists():
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    else:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def local_prior(host: str, root: str | Path | None = None) -> Dataset | None:
+    """The programs ``learn`` added on ``host``, or None if it has none."""
+    path = library_dir(host, root) / PRIOR_FILE
+    if not path.exists():
+        return None
+    with _locked(path.parent, exclusive=False):
+        return load_dataset(path)
+
+
+def learn(workdir: str | Path, host: str, root: str | Path | None = None,
+          max_programs: int = DEFAULT_MAX_PROGRAMS, keep: int = DEFAULT_KEEP,
+          progress: bool = False, prior: bool = True) -> dict:
+    """Add a workdir's measured programs to ``host``'s library; returns what it now holds.
+
+    The workdir's records are replayed into a dataset (``build_dataset``: a few seconds per
+    hundred records), which replaces that workdir's earlier programs in the local prior; the
+    best ``keep`` records of each of its workloads join the schedules. ``prior=False`` adds the
+    schedules only (the shipped library: the shipped prior is a dataset file of its own).
+    """
+    workdir = Path(workdir).resolve()
+    folder = library_dir(host, root)
+    info = {"library": str(folder), "programs": 0, "tasks": 0, "added_programs": 0}
+    added = build_dataset([workdir], progress=progress) if prior else None
+    with _locked(folder, exclusive=True):
+        if added is not None:
+            stamp = time.time()
+            for task in added.tasks:
+                task["database"], task["learned_at"] = str(workdir), stamp
+            prior_path = folder / PRIOR_FILE
+            parts = [added]
+            if prior_path.exists():
+                old = load_dataset(prior_path)
+                parts.insert(0, _drop_tasks(old, lambda t: t.get("database") == str(workdir)))
+            ds = _bounded(concat_datasets([p for p in parts if p.n_programs]), max_programs)
+            ds.save(prior_path)
+            info.update(programs=ds.n_programs, tasks=len(set(ds.task_id.tolist())),
+                        added_programs=added.n_programs)
+        info["schedules"] = _merge_schedules(
+            folder / SCHEDULES_DIR / meta_kernels(read_meta(workdir)), workdir, keep)
+    return info
+
+
+def describe_library(root: str | Path | None = None) -> list[dict]:
+    """Per host folder under ``root``: programs in its prior and schedules per design space."""
+    rows = []
+    for folder in sorted(p for p in Path(root or default_root()).glob("*") if p.is_dir()):
+        with _locked(folder, exclusive=False):
+            prior_path = folder / PRIOR_FILE
+            ds = load_dataset(prior_path) if prior_path.exists() else None
+            schedules = {p.name: sum(1 for line in (p / RECORD_FILE).open() if line.strip())
+                         for p in sorted((folder / SCHEDULES_DIR).glob("*"))
+                         if (p / RECORD_FILE).exists()}
+        rows.append({"host": folder.name, "path": str(folder),
+                     "programs": ds.n_programs if ds else 0,
+                     "models": sorted({t.get("model", "?") for t in ds.tasks}) if ds else [],
+                     "schedules": schedules})
+    return rows
+
+
+def _drop_tasks(ds: Dataset, drop) -> Dataset:
+    """``ds`` without the programs of the tasks ``drop(task)`` is true of."""
+    gone = [i for i, t in enumerate(ds.tasks) if drop(t)]
+    return ds.subset(np.flatnonzero(~np.isin(ds.task_id, gone)))
+
+
+def _bounded(ds: Dataset, max_programs: int) -> Dataset:
+    """At most ``max_programs`` programs: whole tasks of the oldest workdirs dropped first."""
+    if ds.n_programs <= max_programs:
+        return ds
+    counts = np.bincount(ds.task_id, minlength=len(ds.tasks))
+    newest_first = sorted(range(len(ds.tasks)),
+                          key=lambda i: -float(ds.tasks[i].get("learned_at", 0.0)))
+    keep, total = [], 0
+    for i in newest_first:
+        if total + counts[i] > max_programs:
+            break
+        keep.append(i)
+        total += counts[i]
+    return ds.subset(np.flatnonzero(np.isin(ds.task_id, keep)))
+
+
+def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
+    """Rewrite ``folder``'s database with the best ``keep`` records per workload of it and of
+    ``workdir``'s database; returns the records it holds. The caller holds the lock."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_hash
+
+    from .records import open_database
+    from .validate import best_distinct
+
+    groups: dict[int, tuple] = {}  # structural hash -> (workload module, records)
+    sources = [open_database(workdir)]
+    if (folder / RECORD_FILE).exists():
+        sources.append(ms.database.JSONDatabase(work_dir=str(folder),
+                                                module_equality="structural"))
+    for db in sources:
+        for rec in db.get_all_tuning_records():
+            key = structural_hash(rec.workload.mod)
+            groups.setdefault(key, (rec.workload.mod, []))[1].append(rec)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = ms.database.JSONDatabase(work_dir=str(tmp), module_equality="structural")
+    n = 0
+    for mod, recs in groups.values():
+        best = best_distinct(recs, keep)
+        if not best:
+            continue
+        workload = out.commit_workload(mod)
+        for rec in best:
+            out.commit_tuning_record(ms.database.TuningRecord(
+                rec.trace, workload, run_secs=rec.run_secs, target=rec.target,
+                args_info=rec.args_info))
+            n += 1
+    folder.mkdir(parents=True, exist_ok=True)
+    # records index the workload file by line: a reader holds the shared lock, so it never
+    # sees one file replaced without the other
+    for name in (WORKLOAD_FILE, RECORD_FILE):
+        (tmp / name).replace(folder / name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return n
+
+
+def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
+                     shipped: Path = SHIPPED_LIBRARY) -> list[Path]:
+    """The schedule databases a tune on ``host`` in design space ``kernels`` may start from:
+    its local library's, then the shipped library's of every host (each known schedule is
+    measured again here before it counts)."""
+    local = library_dir(host, root) / SCHEDULES_DIR / kernels
+    ours = sorted(shipped.glob(f"*/{SCHEDULES_DIR}/{kernels}"))
+    return [p for p in [local, *ours] if (p / RECORD_FILE).exists()]
+
+
+def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list]:
+    """Per task, the ``top`` best records of structurally equal workloads in ``sources``."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from .validate import best_distinct
+
+    found: list[list] = [[] for _ in task_mods]
+    for src in sources:
+        with _locked(src.parent.parent, exclusive=False):  # the host folder's lock
+            db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
+            for i, recs in enumerate(records_by_task(db, task_mods)):
+                found[i].extend(recs)
+    return [best_distinct(recs, top) for recs in found]
+
+
+def warm_start(tasks: list, database, target, sources: list[Path],
+               top: int = DEFAULT_REUSE_TOP, rounds: int = 3) -> dict[str, int]:
+    """Measure, for every task without a record in ``database``, the ``top`` best known
+    schedules of structurally equal workloads, and commit them to ``database``: MetaSchedule's
+    evolutionary search seeds its population from a task's best records, so the search starts
+    from them (Transfer-Tuning's idea, PACT'22). They count as trials of the run, as what they
+    are: programs measured on this host now. Returns, per task name, how many were reused."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from .validate import retime
+
+    have = records_by_task(database, [t.mod for t in tasks])
+    fresh = [t for t, recs in zip(tasks, have) if not recs]
+    if not fresh or not sources:
+        return {}
+    reused: dict[str, int] = {}
+    for task, known in zip(fresh, known_schedules([t.mod for t in fresh], sources, top)):
+        if not known:
+            continue
+        try:
+            cands, times = retime(known, target, rounds)
+        except Exception as err:  # a schedule that no longer builds here: start from nothing
+            log.warning("%s: known schedules do not build here (%s)", task.name,
+                        str(err).splitlines()[0] if str(err) else type(err).__name__)
+            continue
+        workload = database.commit_workload(task.mod)
+        for rec, cand, secs in zip(known, cands, times):
+            database.commit_tuning_record(ms.database.TuningRecord(
+                rec.trace, workload, run_secs=secs, target=target, args_info=cand.args_info))
+        reused[task.name] = len(known)
+        log.info("%s: started from %d known schedules (best %.3f ms here)", task.name,
+                 len(known), min(min(t) for t in times) * 1e3)
+    return reused
+
+
+def default_prior(host: str, shipped: Path | None, root: str | Path | None = None):
+    """The fi model's default prior on ``host``: the shipped dataset plus the local library's
+    (None if neither exists)."""
+    parts = [load_dataset(shipped)] if shipped and Path(shipped).exists() else []
+    local = local_prior(host, root)
+    if local is not None:
+        parts.append(local)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+
+
+def meta_host(workdir: str | Path) -> str | None:
+    """The host a workdir was measured on (its ``fisched.json``), None for an RPC device."""
+    host = read_meta(Path(workdir)).get("host") or {}
+    return host.get("llvm_cpu")

@@ -1,0 +1,124 @@
+"""The host's library: a local prior grown by every tune, and known schedules reused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fisched.dataset import Dataset, concat_datasets, task_host
+
+
+def _dataset(n_tasks: int, per_task: int, host: str, stamp: float = 0.0, seed: int = 0):
+    """A synthetic dataset: ``per_task`` programs of two feature rows for each task."""
+    rng = np.random.default_rng(seed)
+    n = n_tasks * per_task
+    return Dataset(rng.random((2 * n, 164)).astype(np.float32),
+                   np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+                   rng.uniform(1e-4, 1e-3, n), np.arange(n + 1, dtype=np.int64),
+                   np.repeat(np.arange(n_tasks), per_task).astype(np.int32),
+                   [{"name": f"t{i}", "model": "m", "host": {"llvm_cpu": host},
+                     "learned_at": stamp} for i in range(n_tasks)],
+                   {"target": json.dumps({"kind": "llvm", "mcpu": host})})
+
+
+def test_concatenated_datasets_keep_each_program_and_its_host():
+    a, b = _dataset(2, 3, "znver3"), _dataset(3, 2, "rocketlake", seed=1)
+    both = concat_datasets([a, b])
+    assert both.n_programs == 12 and len(both.tasks) == 5
+    np.testing.assert_array_equal(both.task_id, [0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_allclose(both.latency, np.concatenate([a.latency, b.latency]))
+    np.testing.assert_array_equal(both.rows(7), b.rows(1))
+    assert [task_host(both, t)["llvm_cpu"] for t in both.tasks] == ["znver3"] * 2 + [
+        "rocketlake"] * 3
+
+
+def test_the_local_prior_drops_the_oldest_workdirs_first():
+    from fisched.library import _bounded
+
+    ds = concat_datasets([_dataset(2, 5, "x", stamp=1.0), _dataset(2, 5, "x", stamp=2.0)])
+    kept = _bounded(ds, 14)
+    assert kept.n_programs == 10  # whole tasks only, newest first
+    assert set(kept.task_id) == {2, 3}
+    assert _bounded(ds, 20).n_programs == 20
+
+
+@pytest.mark.slow
+def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx, tmp_path,
+                                                                        target):
+    from fisched.frontend import default_pipeline, load_model
+    from fisched.library import (learn, library_dir, local_prior, schedule_sources,
+                                 warm_start)
+    from fisched.records import open_database, records_by_task, run_seconds
+    from fisched.tasks import extract
+    from fisched.tune import tune
+
+    root = tmp_path / "lib"
+    model = load_model(str(tiny_onnx), **default_pipeline(target))
+    first = tmp_path / "first"
+    tune(model, first, target, trials=8, progress=False)
+    info = learn(first, "testhost", root)
+    prior = local_prior("testhost", root)
+    assert info["added_programs"] == prior.n_programs == 8
+    assert {t["database"] for t in prior.tasks} == {str(first.resolve())}
+    # learning the same workdir again replaces its programs instead of adding them twice
+    assert learn(first, "testhost", root)["programs"] == 8
+    sources = schedule_sources("testhost", "register-tiled", root)
+    assert sources == [library_dir("testhost", root) / "schedules" / "register-tiled"]
+    assert schedule_sources("testhost", "stock", root) == []  # design spaces do not mix
+
+    second = tmp_path / "second"
+    result = tune(model, second, target, trials=12, progress=False, reuse=sources)
+    tasks = extract(model, target)
+    learned = records_by_task(open_database(first), [t.mod for t in tasks])
+    started = records_by_task(open_database(second), [t.mod for t in tasks])
+    assert result.reused and sum(result.reused.values()) >= len(result.reused)
+    for task, old, new in zip(tasks, learned, started):
+        if task.name in result.reused:
+            # the known schedules were measured again here, before the search's own
+            best = sorted((r for r in old if run_seconds(r) is not None), key=run_seconds)
+            assert str(new[0].trace) == str(best[0].trace)
+            assert run_seconds(new[0]) is not None
+    assert result.trials_before + result.trials_measured >= 12
+    # a task that already has records is not started again
+    assert warm_start(tasks, open_database(second), target, sources) == {}
+
+
+@pytest.mark.slow
+def test_cli_tune_learns_unless_told_not_to(tiny_onnx, tmp_path):
+    def tune(workdir, *flags):
+        res = subprocess.run([sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx),
+                              "--trials", "4", "--workdir", str(tmp_path / workdir), "-q",
+                              "--library", str(tmp_path / "lib"), *flags],
+                             capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr
+        return res.stderr
+
+    err = tune("a", "--no-learn")
+    assert "library:" not in err and not (tmp_path / "lib").exists()
+    err = tune("b")
+    assert "library: 4 programs" in err
+    info = subprocess.run([sys.executable, "-m", "fisched.cli", "library", "info", "--library",
+                           str(tmp_path / "lib"), "--json"], capture_output=True, text=True)
+    rows = json.loads(info.stdout)
+    assert [(r["programs"], r["models"]) for r in rows] == [(4, ["tiny"])]
+    assert rows[0]["schedules"]["register-tiled"] >= 3  # the best of each of its tasks
+    err = tune("c")
+    assert "reuse:" in err and "started from" in err
+    assert "reuse:" not in tune("d", "--no-reuse", "--no-learn")
+
+
+def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):
+    from fisched.fi_model import DEFAULT_PRIOR
+    from fisched.library import PRIOR_FILE, default_prior, library_dir
+
+    shipped = default_prior("nohost", DEFAULT_PRIOR, tmp_path)
+    local = _dataset(3, 4, "nohost")
+    local.save(library_dir("nohost", tmp_path) / PRIOR_FILE)
+    both = default_prior("nohost", DEFAULT_PRIOR, tmp_path)
+    assert both.n_programs == shipped.n_programs + 12
+    assert default_prior("nohost", None, tmp_path).n_programs == 12
+    assert default_prior("other", None, tmp_path) is None
