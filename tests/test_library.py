@@ -53,25 +53,28 @@ def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx,
     from fisched.library import (learn, library_dir, local_prior, schedule_sources,
                                  warm_start)
     from fisched.records import open_database, records_by_task, run_seconds
+    from fisched.target import host_cpu
     from fisched.tasks import extract
     from fisched.tune import tune
 
-    root = tmp_path / "lib"
+    root, host = tmp_path / "lib", host_cpu()
     model = load_model(str(tiny_onnx), **default_pipeline(target))
     first = tmp_path / "first"
     tune(model, first, target, trials=8, progress=False)
-    info = learn(first, "testhost", root)
-    prior = local_prior("testhost", root)
+    info = learn(first, host, root)
+    prior = local_prior(host, root)
     assert info["added_programs"] == prior.n_programs == 8
     assert {t["database"] for t in prior.tasks} == {str(first.resolve())}
     # learning the same workdir again replaces its programs instead of adding them twice
-    assert learn(first, "testhost", root)["programs"] == 8
-    sources = schedule_sources("testhost", "register-tiled", root)
-    assert sources == [library_dir("testhost", root) / "schedules" / "register-tiled"]
-    assert schedule_sources("testhost", "stock", root) == []  # design spaces do not mix
+    assert learn(first, host, root)["programs"] == 8
+    sources = schedule_sources(host, "register-tiled", root, shipped=tmp_path / "none")
+    assert sources == [library_dir(host, root) / "schedules" / "register-tiled"]
+    assert schedule_sources(host, "stock", root, shipped=tmp_path / "none") == []  # no mixing
 
+    # the first workdir's best schedules, not the search's, open the second
     second = tmp_path / "second"
-    result = tune(model, second, target, trials=12, progress=False, reuse=sources)
+    assert tune(model, tmp_path / "cold", target, trials=4, progress=False).reused == {}
+    result = tune(model, second, target, trials=12, progress=False, reuse=True, library=root)
     tasks = extract(model, target)
     learned = records_by_task(open_database(first), [t.mod for t in tasks])
     started = records_by_task(open_database(second), [t.mod for t in tasks])

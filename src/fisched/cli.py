@@ -97,7 +97,7 @@ def cmd_tune(args) -> int:
                       rpc_tracker=args.rpc_tracker, rpc_key=args.rpc_key,
                       cost_model_obj=cost_model_obj, population=args.population,
                       time_limit=args.time_limit, kernels=args.kernels,
-                      reuse=_reuse_sources(args, workdir))
+                      reuse=args.reuse and not args.rpc_tracker, library=args.library)
         if result.reused:
             print(f"reuse: {len(result.reused)} tasks started from "
                   f"{sum(result.reused.values())} known schedules, measured again here",
@@ -120,18 +120,6 @@ def cmd_tune(args) -> int:
         print(f"compiled model: {library} ({done}/{total} functions use tuned schedules)")
         _learn(args, workdir)
     return 0
-
-
-def _reuse_sources(args, workdir: Path) -> list[Path]:
-    """The schedule databases ``--reuse`` starts new tasks from (``library.schedule_sources``,
-    for this host and the workdir's design space); none with ``--no-reuse`` or an RPC device."""
-    from .library import schedule_sources
-    from .target import host_cpu
-    from .workdir import meta_kernels, read_meta
-
-    if not args.reuse or args.rpc_tracker:
-        return []
-    return schedule_sources(host_cpu(), meta_kernels(read_meta(workdir)), args.library)
 
 
 def _learn(args, workdir: Path) -> None:

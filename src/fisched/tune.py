@@ -19,9 +19,9 @@ from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model
 from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
-from .library import warm_start
+from .library import schedule_sources, warm_start
 from .records import best_seconds, open_database, records_by_task, run_seconds
-from .target import describe, host_info, num_cores
+from .target import describe, host_cpu, host_info, num_cores
 from .tasks import Task, extract
 from .workdir import (CURVE_FILE, META_FILE, check_meta, discard_validated, load_tuned_model,
                       locked, meta_fast_math, meta_kernels, meta_layout, meta_prepack,
@@ -245,7 +245,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
          cost_model_obj=None, strategy: str = "evolutionary",
          callbacks: tuple = (), population: int | None = None, builder=None,
          task_scheduler=None, time_limit: float | None = None,
-         kernels: str | None = None, reuse: tuple = ()) -> TuneResult:
+         kernels: str | None = None, reuse: bool = False,
+         library: str | Path | None = None) -> TuneResult:
     """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks, or
     for ``time_limit`` seconds of this run (after its first round), whichever comes first.
 
@@ -254,10 +255,11 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     ``kernels`` is the design space (``fisched.kernels``): None resumes a workdir with the one it
     was tuned with and starts a new one with ``DEFAULT_KERNELS``; naming the other one of a
     workdir's is refused (its records would come from two searches).
-    ``reuse``: schedule databases (``library.schedule_sources``) whose best schedules of
-    structurally equal tasks a task with no record yet starts from (``library.warm_start``;
-    measured here, they count as trials); empty (the default) starts every task from nothing,
-    as a comparison of cost models needs. Not with an RPC device.
+    ``reuse``: a task with no record yet starts from the best known schedules of structurally
+    equal tasks in this host's library (under ``library``, else the default root) and the
+    shipped one, in the same design space (``library.schedule_sources``, ``warm_start``;
+    measured here, they count as trials). Off by default: a comparison of cost models needs
+    every task to start from nothing. Not with an RPC device.
     """
     if time_limit is not None and time_limit <= 0:
         raise FischedError(f"--time-limit must be positive, got {time_limit}")
@@ -272,12 +274,13 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         return _tune_locked(model, workdir, target, trials, cost_model, seed,
                             num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
                             strategy, callbacks, population, builder, task_scheduler, time_limit,
-                            kernels, reuse)
+                            kernels, reuse, library)
 
 
 def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
                  progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
-                 population, builder, task_scheduler, time_limit, kernels, reuse) -> TuneResult:
+                 population, builder, task_scheduler, time_limit, kernels, reuse,
+                 library) -> TuneResult:
     meta = check_meta(workdir, model, target)
     kernels = resolve_kernels(meta, kernels, workdir, target)
     tasks = extract(model, target)
@@ -286,7 +289,8 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
     if reuse and rpc_tracker is None:
         with intrinsics_for(target):  # a known schedule may hold a tensorize step
-            reused = warm_start(tasks, database, target, list(reuse))
+            reused = warm_start(tasks, database, target,
+                                schedule_sources(host_cpu(), kernels, library))
     existing = records_by_task(database, [t.mod for t in tasks])
     done = sum(len(r) for r in existing)
     # a resumed run's first round visits the tasks with no record yet first: with a small
