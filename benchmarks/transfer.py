@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fisched.dataset import constant_features, load_dataset
+from fisched.dataset import load_dataset
 from fisched.evaluate import topk_score
 from fisched.features import N_FEATURES
 from fisched.fi_model import DEFAULT_HELD_OUT_ROUNDS, DEFAULT_LABELS, DEFAULT_OBJECTIVE
-from fisched.importance import FeatureSelection, fit_model, pairwise_accuracy
+from fisched.importance import fit_model, pairwise_accuracy
+from fisched.importance import fit_selection as select
 
 FI = {"labels": DEFAULT_LABELS, "objective": DEFAULT_OBJECTIVE}  # as --cost-model fi trains
 
@@ -53,15 +54,9 @@ def scores(pred, ds, programs, weights) -> dict:
 
 
 def fit_selection(ds, programs) -> np.ndarray:
-    """The fi selection's columns fitted on ``programs`` only (cumulative 95 % of the total
-    gain of a stock model trained on them), so nothing of the tasks scored leaks into it."""
-    imp = fit_model(ds, programs, np.arange(N_FEATURES), "stock")
-    gain = imp.booster_.get_score(importance_type="total_gain")
-    constant = np.zeros(N_FEATURES, bool)
-    constant[constant_features(ds.subset(programs))[0]] = True
-    sel = FeatureSelection("cumulative", 0.95).fit(
-        np.array([gain.get(f"f{i}", 0.0) for i in range(N_FEATURES)]), constant)
-    return sel.indices_
+    """The fi selection's columns fitted on ``programs`` only, so nothing of the tasks scored
+    leaks into it (``fisched.importance.fit_selection``)."""
+    return select(ds, programs).indices_
 
 
 def main() -> None:

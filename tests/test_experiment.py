@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fisched.experiment import reach_point, summarize, summary_table
+from fisched.target import make_target
 
 
 def test_time_to_reach_and_summary():
@@ -78,7 +79,17 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     # warm-started from the shipped dataset, none of whose tasks is this model's
     prior = runs["fi-prior"]["prior"]
     assert prior["programs"] > 1000 and prior["left_out"] == []
+    # its selection is fitted on that prior alone, not the shipped one fitted on every model
+    assert runs["fi-prior"]["cost_model"]["columns"] == prior["selection_dims"]
+    from fisched.importance import FeatureSelection
+    from fisched.fi_model import DEFAULT_SELECTION
+    from fisched.target import host_info
+
+    assert prior["selection_dims"] != len(FeatureSelection.load(DEFAULT_SELECTION).indices_)
     for run in runs.values():
+        assert run["host_cpu"] == host_info()["llvm_cpu"] and run["reused"] == {}
+        assert run["pipeline"] == {"weights": "prepacked", "layout": "nhwc",
+                                   "kernels": "register-tiled", "math": "fast"}
         assert run["measured"] >= 4 and run["latency_ms"] > 0
         assert run["reference"]["name"] == "onnxruntime"
         assert run["reference"]["latency_ms"] > 0 and run["reference"]["max_relative_error"] < 1e-4
@@ -103,6 +114,32 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     assert main([*args, "--time-pairs"]) == 0 and final.exists()  # times, never tunes
     assert all(p.stat().st_mtime == m for p, m in mtimes.items() if p.name == "run.json")
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learned(tiny_onnx,
+                                                                                  tmp_path):
+    import shutil
+
+    from fisched.experiment import experiment
+    from fisched.library import local_prior
+    from fisched.target import host_cpu
+
+    twin = tmp_path / "twin.onnx"  # the same tasks under another model name
+    shutil.copy(tiny_onnx, twin)
+    wd = tmp_path / "exp"
+    experiment([str(tiny_onnx), str(twin)], 4, 1, wd, make_target(None),
+               arms=("xgb", "fi-library"), log=lambda *a: None, pair_budget_s=0.2)
+    first = json.loads((wd / "tiny" / "seed0" / "fi-library" / "run.json").read_text())
+    second = json.loads((wd / "twin" / "seed0" / "fi-library" / "run.json").read_text())
+    cold = json.loads((wd / "twin" / "seed0" / "xgb" / "run.json").read_text())
+    assert first["reused"] == {} and cold["reused"] == {}
+    assert second["reused"]  # started from the first model's schedules
+    learned = local_prior(host_cpu(), wd / "library" / "seed0")
+    assert {t["model"] for t in learned.tasks} == {"tiny", "twin"}
+    # the second run's prior held the first model's programs on top of the shipped ones
+    assert second["cost_model"]["prior_programs"] == first["cost_model"]["prior_programs"] + \
+        first["measured"]
 
 
 def test_alternating_timer_sizes_runs_past_a_slow_first_call():

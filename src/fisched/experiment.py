@@ -29,10 +29,11 @@ import numpy as np
 from .compile import LIBRARY_FILE, compile_model
 from .cost_models import make_cost_model
 from .errors import FischedError
-from .frontend import load_model
+from .frontend import default_pipeline, load_model
+from .library import learn
 from .measure import VMRunner, time_against_reference, time_side_by_side
 from .provenance import provenance
-from .target import num_cores
+from .target import host_info, num_cores
 from .tune import extract, model_settings, read_meta, trials_per_iter, tune
 
 RUN_FILE = "run.json"
@@ -97,18 +98,30 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     return out
 
 
-ARMS = ("xgb", "fi", "fi-prior", "random")
+ARMS = ("xgb", "fi", "fi-prior", "fi-library", "random")
 """``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
-warm-started from a prior dataset with the tuned model's own tasks left out (transfer only)."""
+warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
+selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
+``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
+experiment's own library (``fisched.library``: what this seed's earlier runs of the arm
+learned), every task started from known schedules where there are some (``--reuse``); the run
+then learns into that library, so a later model of the same seed starts from it."""
 
 
-def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None):
-    from .fi_model import default_fi_model
+def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
+    from .fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
+    from .importance import fit_selection
+    from .library import default_prior
+    from .target import host_cpu
 
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
     if arm == "fi-prior":
-        return default_fi_model(cores, seed, prior=prior_ds)
+        return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
+                                      seed=seed, nthread=cores)
+    if arm == "fi-library":
+        return FeatureImportanceModel(prior=default_prior(host_cpu(), DEFAULT_PRIOR, library),
+                                      seed=seed, nthread=cores)
     return make_cost_model(arm, cores, seed)
 
 
@@ -127,8 +140,12 @@ def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
 
 
 def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
-            prior: str | None = None, rounds: int = 2) -> dict:
+            prior: str | None = None, rounds: int = 2, library: Path | None = None) -> dict:
     """One uninterrupted tuning run plus the compiled model's latency; cached in run.json.
+
+    The model is prepared with the CPU defaults (``frontend.default_pipeline``) and searched in
+    the default design space. ``library``: the ``fi-library`` arm's library root (reused from,
+    learned into); no other arm reads or writes a library.
 
     ``rounds``: the per-task batch is sized so that one round over every task takes
     1/rounds of the budget. With a single round the end-to-end estimate (defined once every task
@@ -147,21 +164,25 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     if workdir.exists():
         workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
     workdir.mkdir(parents=True)
-    model = load_model(spec, threads=num_cores(target))
+    model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
     tasks = extract(model, target)
     prior_ds, prior_info = prior_for(prior, model, tasks) if arm == "fi-prior" else (None, None)
     curve: list[dict] = []
-    start = time.time()  # the prior's training counts as the arm's tuning time
-    cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds)
+    start = time.time()  # the prior's (and selection's) training counts as tuning time
+    cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds, library)
+    if arm == "fi-prior":
+        prior_info["selection_dims"] = len(cost_model.columns)
     per_iter = trials_per_iter(trials // rounds, len(tasks))
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
                   num_trials_per_iter=per_iter, cost_model_obj=cost_model,
-                  callbacks=(_curve_callback(curve, start),))
+                  callbacks=(_curve_callback(curve, start),), reuse=arm == "fi-library",
+                  library=library)
     curve = with_estimates(curve, workdir, tasks)
     library = compile_model(model, workdir, target)
     # the reference is what a user compares against, timed in the same rounds
     timed, error = time_against_reference(model, VMRunner(str(library)), "tuned", 5.0)
     latency = timed[0]
+    meta, host = read_meta(workdir), host_info()
     reference = None if model.reference is None else {
         "name": model.reference.name, "latency_ms": timed[1].median_ms,
         "max_relative_error": error}
@@ -172,7 +193,11 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
            "reference": reference, "prior": prior_info,
            "cost_model": cost_model.settings() if arm.startswith("fi") else None,
-           "provenance": provenance(target)}
+           "reused": result.reused, "pipeline": {k: meta.get(k) for k in
+                                                  ("weights", "layout", "kernels", "math")},
+           "host_cpu": host["llvm_cpu"], "host": host, "provenance": provenance(target)}
+    if arm == "fi-library":
+        learn(workdir, host["llvm_cpu"], library)
     _write_json(done, run)
     shutil.rmtree(workdir / "logs", ignore_errors=True)
     return run
@@ -338,7 +363,8 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                 if summarize_only and not finished:
                     continue
                 log(f"{spec} seed {seed} {arm} ...")
-                run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds)
+                run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds,
+                              library=workdir / "library" / f"seed{seed}")
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
                 if not finished:  # a new run: keep the partial results on disk

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import Dataset, constant_features
 from .errors import FischedError
 from .features import FEATURE_GROUPS, FEATURE_NAMES, N_FEATURES
 from .labels import labels_for
@@ -221,6 +221,19 @@ class FeatureSelection:
         sel.indices_ = np.array(data["indices"], dtype=np.int64)
         sel.scores_ = np.array(data["scores"])
         return sel
+
+
+def fit_selection(ds: Dataset, programs: np.ndarray | None = None,
+                  policy: str = "cumulative", param: float = 0.95) -> FeatureSelection:
+    """A selection fitted on ``programs`` of ``ds`` only (default: all): ``policy`` over the
+    total gain of a stock-objective model trained on them, constant columns dropped. What the
+    shipped selection is (``fisched importance --select cumulative:0.95``), for a study that
+    must not let the tasks it scores into the selection."""
+    programs = np.arange(ds.n_programs) if programs is None else np.asarray(programs)
+    model = fit_model(ds, programs, np.arange(N_FEATURES), "stock")
+    constant = np.zeros(N_FEATURES, bool)
+    constant[constant_features(ds.subset(programs))[0]] = True
+    return FeatureSelection(policy, param).fit(booster_scores(model.booster_), constant)
 
 
 def importance_table(scores: dict[str, np.ndarray], by: str = "total_gain") -> list[dict]:
