@@ -190,7 +190,8 @@ def _side_by_side_main(path: str, workdir: str, layout: str, rounds: str) -> Non
     from fisched.dataset import replay
     from fisched.records import open_database, records_by_task
     from fisched.target import default_num_cores
-    from fisched.validate import best_distinct, time_candidates
+    from fisched.records import best_distinct
+    from fisched.validate import time_candidates
     from fisched.zoo import sample_inputs
 
     task, target = _heaviest_task(Path(path), layout)

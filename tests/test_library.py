@@ -50,9 +50,9 @@ def test_the_local_prior_drops_the_oldest_workdirs_first():
 def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx, tmp_path,
                                                                         target):
     from fisched.frontend import default_pipeline, load_model
-    from fisched.library import (learn, library_dir, local_prior, schedule_sources,
-                                 warm_start)
+    from fisched.library import learn, library_dir, local_prior, schedule_sources
     from fisched.records import open_database, records_by_task, run_seconds
+    from fisched.reuse import warm_start
     from fisched.target import host_cpu
     from fisched.tasks import extract
     from fisched.tune import tune

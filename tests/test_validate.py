@@ -10,8 +10,8 @@ from fisched.compile import compile_model, workdir_database
 from fisched.frontend import load_model
 from fisched.records import open_database, records_by_task
 from fisched.tune import extract, tune
-from fisched.validate import (best_distinct, open_validated, validate,
-                              validated_dir)
+from fisched.records import best_distinct
+from fisched.validate import open_validated, validate, validated_dir
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ ran on (``learn``; ``--no-learn`` opts out). A host's library is a folder,
   again (tuned further) replaces its earlier programs.
 - ``schedules/<kernels>/``: a MetaSchedule JSON database per design space
   (``fisched.kernels``) with the best ``keep`` records of each workload, from which a later tune
-  of a structurally equal task in the same design space starts (``warm_start``). The shipped
+  of a structurally equal task in the same design space starts (``fisched.reuse``). The shipped
   library, ``defaults/library/`` (schedules only, made the same way from the committed
   collection by ``fisched library add``), serves as well.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
-from .records import records_by_task, run_seconds
+from .records import best_distinct, records_by_task
 from .workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 
 log = logging.getLogger("fisched")
@@ -44,7 +44,6 @@ DEFAULT_MAX_PROGRAMS = 50_000
 """Programs a host's local prior keeps: about ten collections of the zoo (the shipped prior has
 5,919); a fit on that many takes tens of seconds with one thread."""
 DEFAULT_KEEP = 4  # records per workload kept for reuse
-DEFAULT_REUSE_TOP = 3  # known schedules a task starts from (each measured once more)
 SHIPPED_LIBRARY = Path(__file__).parent / "defaults" / "library"
 
 
@@ -166,7 +165,6 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     from tvm_ffi import structural_hash
 
     from .records import open_database
-    from .validate import best_distinct
 
     groups: dict[int, tuple] = {}  # structural hash -> (workload module, records)
     sources = [open_database(workdir)]
@@ -214,8 +212,6 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
     """Per task, the ``top`` best records of structurally equal workloads in ``sources``."""
     from tvm.s_tir import meta_schedule as ms
 
-    from .validate import best_distinct
-
     found: list[list] = [[] for _ in task_mods]
     for src in sources:
         with _locked(src.parent.parent, exclusive=False):  # the host folder's lock
@@ -223,41 +219,6 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
             for i, recs in enumerate(records_by_task(db, task_mods)):
                 found[i].extend(recs)
     return [best_distinct(recs, top) for recs in found]
-
-
-def warm_start(tasks: list, database, target, sources: list[Path],
-               top: int = DEFAULT_REUSE_TOP, rounds: int = 3) -> dict[str, int]:
-    """Measure, for every task without a record in ``database``, the ``top`` best known
-    schedules of structurally equal workloads, and commit them to ``database``: MetaSchedule's
-    evolutionary search seeds its population from a task's best records, so the search starts
-    from them (Transfer-Tuning's idea, PACT'22). They count as trials of the run, as what they
-    are: programs measured on this host now. Returns, per task name, how many were reused."""
-    from tvm.s_tir import meta_schedule as ms
-
-    from .validate import retime
-
-    have = records_by_task(database, [t.mod for t in tasks])
-    fresh = [t for t, recs in zip(tasks, have) if not recs]
-    if not fresh or not sources:
-        return {}
-    reused: dict[str, int] = {}
-    for task, known in zip(fresh, known_schedules([t.mod for t in fresh], sources, top)):
-        if not known:
-            continue
-        try:
-            cands, times = retime(known, target, rounds)
-        except Exception as err:  # a schedule that no longer builds here: start from nothing
-            log.warning("%s: known schedules do not build here (%s)", task.name,
-                        str(err).splitlines()[0] if str(err) else type(err).__name__)
-            continue
-        workload = database.commit_workload(task.mod)
-        for rec, cand, secs in zip(known, cands, times):
-            database.commit_tuning_record(ms.database.TuningRecord(
-                rec.trace, workload, run_secs=secs, target=target, args_info=cand.args_info))
-        reused[task.name] = len(known)
-        log.info("%s: started from %d known schedules (best %.3f ms here)", task.name,
-                 len(known), min(min(t) for t in times) * 1e3)
-    return reused
 
 
 def default_prior(host: str, shipped: Path | None, root: str | Path | None = None):

@@ -124,3 +124,17 @@ def best_seconds(records: list) -> float | None:
     """The fastest successful measurement among ``records``, if any."""
     secs = [s for s in map(run_seconds, records) if s is not None]
     return min(secs) if secs else None
+
+
+def best_distinct(records: list, top: int) -> list:
+    """The ``top`` successful records with the lowest latency, one per distinct trace."""
+    seen, picked = set(), []
+    for secs, record in sorted(((run_seconds(r), r) for r in records
+                                if run_seconds(r) is not None), key=lambda x: x[0]):
+        key = str(record.trace)
+        if key not in seen:
+            seen.add(key)
+            picked.append(record)
+        if len(picked) == top:
+            break
+    return picked

@@ -19,7 +19,8 @@ from .cost_models import make_cost_model
 from .errors import FischedError
 from .frontend import Model
 from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
-from .library import schedule_sources, warm_start
+from .library import schedule_sources
+from .reuse import warm_start
 from .records import best_seconds, open_database, records_by_task, run_seconds
 from .target import describe, host_cpu, host_info, num_cores
 from .tasks import Task, extract

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .measure import rotated
-from .records import open_database, records_by_task, run_seconds
+from .records import best_distinct, open_database, records_by_task, run_seconds
 from .workdir import validated_dir
 
 DEFAULT_TOP = 5
@@ -37,20 +37,6 @@ def open_validated(workdir: str | Path, picks_dir: str | Path | None = None):
     if not (path / "database_tuning_record.json").exists():
         return None
     return ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
-
-
-def best_distinct(records: list, top: int) -> list:
-    """The ``top`` successful records with the lowest latency, one per distinct trace."""
-    seen, picked = set(), []
-    for secs, record in sorted(((run_seconds(r), r) for r in records
-                                if run_seconds(r) is not None), key=lambda x: x[0]):
-        key = str(record.trace)
-        if key not in seen:
-            seen.add(key)
-            picked.append(record)
-        if len(picked) == top:
-            break
-    return picked
 
 
 def time_candidates(libs: list, args: list[list], rounds: int, dev) -> list[list[float]]:
