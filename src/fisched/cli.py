@@ -125,10 +125,12 @@ def cmd_tune(args) -> int:
 def _learn(args, workdir: Path) -> None:
     """Add a workdir's programs to this host's library, unless ``--no-learn`` or the records
     came from an RPC device (``library.learn``)."""
+    if not args.learn:
+        return
     from .library import learn, meta_host
 
     host = meta_host(workdir)
-    if not args.learn or host is None:
+    if host is None:
         return
     info = learn(workdir, host, args.library)
     print(f"library: {info['added_programs']} programs of {workdir} learned; {info['library']} "
