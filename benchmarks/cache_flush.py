@@ -1,6 +1,6 @@
 """Do a tuned model's kernels run inside the model as fast as MetaSchedule timed them?
 
-    .venv/bin/python benchmarks/cache_flush.py bert results/experiment/bert/seed2/xgb --top 8
+    .venv/bin/python benchmarks/cache_flush.py bert results/experiment/znver3/bert/seed2/xgb --top 8
 
 fisched's runner times every candidate as MetaSchedule's default does: the same buffers, three
 calls per repeat stretched to at least 100 ms, so after the first call the weights sit in the
@@ -34,10 +34,10 @@ def main() -> None:
 
     import tvm
 
-    from fisched.build import alloc_arguments, fast_build
-    from fisched.dataset import replay
-    from fisched.records import open_database, records_by_task, run_seconds
-    from fisched.tune import extract, load_tuned_model
+    from fisched.costmodel.dataset import replay
+    from fisched.metaschedule.build import alloc_arguments, fast_build
+    from fisched.metaschedule.records import open_database, records_by_task, run_seconds
+    from fisched.tuning.tune import extract, load_tuned_model
 
     workdir = Path(args.workdir)
     model, target = load_tuned_model(args.model, workdir)

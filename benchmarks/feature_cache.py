@@ -30,12 +30,12 @@ def main() -> None:
     ap.add_argument("-o", "--out", default=str(ROOT / "results" / "feature_cache.json"))
     args = ap.parse_args()
 
-    from fisched.experiment import prior_for, with_estimates
-    from fisched.fi_model import FEATURE_CACHE_PROGRAMS, default_fi_model
-    from fisched.frontend import load_model
+    from fisched.costmodel.fi_model import FEATURE_CACHE_PROGRAMS, default_fi_model
+    from fisched.metaschedule.target import make_target, num_cores
+    from fisched.models.frontend import load_model
     from fisched.provenance import provenance
-    from fisched.target import make_target, num_cores
-    from fisched.tune import extract, tune
+    from fisched.study.experiment import prior_for, with_estimates
+    from fisched.tuning.tune import extract, tune
 
     target = make_target()
     cores = num_cores(target)

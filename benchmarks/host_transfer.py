@@ -1,7 +1,7 @@
 """Should the fi prior train on the host at hand only, on every host, or on another host's data?
 
 Leave-host-out and leave-model-out on a dataset holding programs of two or more hosts (each
-task knows its host: ``fisched.dataset.task_host``). For every host H and every model M measured
+task knows its host: ``fisched.costmodel.dataset.task_host``). For every host H and every model M measured
 on H, M's tasks on H are scored (TenSet top-1 / top-5 by task weight, pairwise accuracy) by a
 prior trained on
 
@@ -15,7 +15,7 @@ prior trained on
 - ``all-hosts``: ``same-host`` plus ``other-host-loo``.
 
 Each arm's feature selection is fitted on its own training programs only (``transfer.
-fit_selection``), and trained as the fi model trains its prior (``fisched.fi_model``'s
+fit_selection``), and trained as the fi model trains its prior (``fisched.costmodel.fi_model``'s
 labels, objective and held-out tree count). No online programs: this is the ranking before
 the first measurement, whose first pick the search measures first. Host descriptors as
 features are not an arm yet.
@@ -32,12 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from fisched.dataset import concat_datasets, host_name, load_dataset, task_host
-from fisched.fi_model import DEFAULT_HELD_OUT_ROUNDS
-from fisched.importance import fit_model
-from fisched.target import host_info
 from transfer import FI, fit_selection, predict, scores
+
+from fisched.costmodel.dataset import concat_datasets, host_name, load_dataset, task_host
+from fisched.costmodel.fi_model import DEFAULT_HELD_OUT_ROUNDS
+from fisched.costmodel.importance import fit_model
+from fisched.metaschedule.target import host_info
 
 ARMS = ("random", "same-host", "other-host", "other-host-loo", "all-hosts")
 

@@ -40,7 +40,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from fisched.kernels import DEFAULT_KERNELS, KERNELS
+from fisched.metaschedule.kernels import DEFAULT_KERNELS, KERNELS
 
 HEAVY_OPS = ("Conv", "MatMul", "Gemm")
 ORT_KERNELS = ("Conv", "FusedConv", "NchwcConv", "MatMul", "FusedMatMul", "Gemm")
@@ -128,16 +128,16 @@ def heaviest_nodes(model: onnx.ModelProto, count: int) -> list[tuple[onnx.NodePr
 def ort_kernel_us(single: onnx.ModelProto, feeds: dict, threads: int) -> tuple[float, list]:
     """ONNX Runtime's compute-kernel time in one profiled session (median of 100 runs; its
     reorders left out) and the session's per-node rows."""
-    from fisched.measure import onnxruntime_node_profile
+    from fisched.tuning.measure import onnxruntime_node_profile
 
     rows = onnxruntime_node_profile(single.SerializeToString(), feeds, threads, runs=100)
     return sum(r["median_us"] for r in rows if r["op"] in ORT_KERNELS), rows
 
 
 def _heaviest_task(path: Path, layout: str):
-    from fisched.frontend import load_model
-    from fisched.target import make_target
-    from fisched.tune import extract
+    from fisched.metaschedule.target import make_target
+    from fisched.models.frontend import load_model
+    from fisched.tuning.tune import extract
 
     target = make_target()
     model = load_model(str(path), prepack=True, layout=layout)
@@ -148,10 +148,10 @@ def tune_heaviest_task(path: Path, workdir: Path, trials: int, per_iter: int, se
                        layout: str, kernels: str) -> tuple[str, float]:
     """(task name, lowest recorded seconds) after tuning the single-node model's heaviest
     task to ``trials`` records (resuming)."""
-    from fisched.cost_models import make_cost_model
-    from fisched.records import best_seconds, open_database, records_by_task
-    from fisched.target import num_cores
-    from fisched.tune import run_search
+    from fisched.costmodel.cost_models import make_cost_model
+    from fisched.metaschedule.records import best_seconds, open_database, records_by_task
+    from fisched.metaschedule.target import num_cores
+    from fisched.tuning.tune import run_search
 
     task, target = _heaviest_task(path, layout)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -186,13 +186,12 @@ def side_by_side(path: Path, workdir: Path, layout: str, threads: int, rounds: i
 def _side_by_side_main(path: str, workdir: str, layout: str, rounds: str) -> None:
     import tvm
 
-    from fisched.build import alloc_arguments, fast_build
-    from fisched.dataset import replay
-    from fisched.records import open_database, records_by_task
-    from fisched.target import default_num_cores
-    from fisched.records import best_distinct
-    from fisched.validate import time_candidates
-    from fisched.zoo import sample_inputs
+    from fisched.costmodel.dataset import replay
+    from fisched.metaschedule.build import alloc_arguments, fast_build
+    from fisched.metaschedule.records import best_distinct, open_database, records_by_task
+    from fisched.metaschedule.target import default_num_cores
+    from fisched.models.zoo import sample_inputs
+    from fisched.tuning.validate import time_candidates
 
     task, target = _heaviest_task(Path(path), layout)
     records = best_distinct(records_by_task(open_database(workdir), [task.mod])[0], 3)
@@ -238,8 +237,8 @@ def main() -> None:
     ap.add_argument("--out", default="results/ort_gap/kernels.json")
     args = ap.parse_args()
 
-    from fisched.target import default_num_cores, open_host_results
-    from fisched.zoo import ZOO
+    from fisched.metaschedule.target import default_num_cores, open_host_results
+    from fisched.models.zoo import ZOO
 
     out = Path(args.out)
     data, host = open_host_results(out)

@@ -66,10 +66,10 @@ def main() -> None:
     args = ap.parse_args()
     trials = args.trials or (100_000 if args.time_limit else 300)
 
-    from fisched.compile import LIBRARY_FILE
-    from fisched.measure import VMRunner, time_against_reference
-    from fisched.target import open_host_results
-    from fisched.tune import load_tuned_model, read_meta
+    from fisched.metaschedule.target import open_host_results
+    from fisched.tuning.compile import LIBRARY_FILE
+    from fisched.tuning.measure import VMRunner, time_against_reference
+    from fisched.tuning.tune import load_tuned_model, read_meta
 
     out = Path(args.out)
     data, host = open_host_results(out, {"models": {}})
@@ -81,7 +81,7 @@ def main() -> None:
             seconds = sum(runs)
         else:
             wd = seed_dir / "new"
-            seconds = tune_arm(model_name, wd, trials, args.seed, [])  # None: it was resumed
+            seconds = tune_arm(model_name, wd, trials, args.seed, [])  # None: not known
             runs = None
         meta = read_meta(wd)
         model, _target = load_tuned_model(model_name, wd)

@@ -1,9 +1,9 @@
 """How far apart does the side-by-side timing put two copies of the *same* compiled model?
 
-    .venv/bin/python benchmarks/pair_bias.py bert results/experiment/bert/seed0/xgb
+    .venv/bin/python benchmarks/pair_bias.py bert results/experiment/znver3/bert/seed0/xgb
 
 The experiment's final-latency ratio times two arms' models and the reference framework in
-alternating rounds (``fisched.measure.time_alternating``, as ``measure_pair`` does). Here both
+alternating rounds (``fisched.tuning.measure.time_alternating``, as ``measure_pair`` does). Here both
 "arms" load the same ``model.so`` (A and B), so every ratio B/A away from 1 is the method's own
 bias or noise: it is measured with the order fixed (A, reference, B in every round, as
 experiment pairs were timed before the order rotated) and rotating, ``--repeats`` times each,
@@ -25,9 +25,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from fisched.compile import LIBRARY_FILE
-    from fisched.measure import VMRunner, time_alternating
-    from fisched.tune import load_tuned_model
+    from fisched.tuning.compile import LIBRARY_FILE
+    from fisched.tuning.measure import VMRunner, time_alternating
+    from fisched.tuning.tune import load_tuned_model
 
     workdir = Path(args.workdir)
     model, _target = load_tuned_model(args.model, workdir)

@@ -1,6 +1,6 @@
 """Where a cost model's prediction time goes in tuning: feature extraction against the booster.
 
-    .venv/bin/python benchmarks/predict_cost.py results/experiment/mobilenet_v2/seed0/xgb
+    .venv/bin/python benchmarks/predict_cost.py results/experiment/znver3/mobilenet_v2/seed0/xgb
 
 MetaSchedule's evolutionary search asks the cost model to score its whole population (2048
 candidates by default) several times per task and round; the profile of a tuning run files
@@ -54,11 +54,11 @@ def main() -> None:
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
 
-    from fisched.dataset import replay
-    from fisched.fi_model import default_fi_model
-    from fisched.records import open_database
-    from fisched.target import make_target, num_cores
-    from fisched.tune import read_meta
+    from fisched.costmodel.dataset import replay
+    from fisched.costmodel.fi_model import default_fi_model
+    from fisched.metaschedule.records import open_database
+    from fisched.metaschedule.target import make_target, num_cores
+    from fisched.tuning.tune import read_meta
 
     meta = read_meta(args.workdir)
     target = make_target(meta["target"])

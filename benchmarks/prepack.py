@@ -54,18 +54,25 @@ def tuned(workdir: Path, trials: int) -> bool:
 
 PURE = ["--no-reuse", "--no-learn"]
 """Every arm tunes from nothing and leaves the host's library alone: a known schedule would
-make an arm's result depend on what was tuned before it (``fisched.library``)."""
+make an arm's result depend on what was tuned before it (``fisched.costmodel.library``)."""
 
 
 def tune_arm(model_name: str, workdir: Path, trials: int, seed: int, flags: list[str]):
-    """Tune one arm (unless done); its tuning seconds, or None when it was resumed."""
+    """Tune one arm (unless done); its tuning seconds in all (a resumed arm's from its tuning
+    curve), or None where they are not known."""
     if not tuned(workdir, trials):
         cmd = [sys.executable, "-m", "fisched.cli", "tune", model_name, "--trials", str(trials),
                "--seed", str(seed), "--workdir", str(workdir), "-q", *PURE, *flags]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     run = json.loads((workdir / "report.json").read_text())["this_run"]
-    return run["seconds"] if run["trials_before"] == 0 else None
+    if run["trials_before"] == 0:
+        return run["seconds"]
+    # resumed: the tuning curve sums the seconds of every run (workdirs from before it: None)
+    from fisched.workdir import read_curve
+
+    curve = read_curve(workdir)
+    return curve[-1]["seconds"] if curve and curve[-1]["trials"] >= trials else None
 
 
 def main() -> None:
@@ -79,10 +86,10 @@ def main() -> None:
     ap.add_argument("--out", default="results/ort_gap/prepack.json")
     args = ap.parse_args()
 
-    from fisched.compile import LIBRARY_FILE
-    from fisched.measure import VMRunner, max_relative_error, time_side_by_side
-    from fisched.target import open_host_results
-    from fisched.tune import load_tuned_model, read_meta
+    from fisched.metaschedule.target import open_host_results
+    from fisched.tuning.compile import LIBRARY_FILE
+    from fisched.tuning.measure import VMRunner, max_relative_error, time_side_by_side
+    from fisched.tuning.tune import load_tuned_model, read_meta
 
     out = Path(args.out)
     data, host = open_host_results(out)

@@ -1,6 +1,6 @@
 """Where a tuned model's time goes, call by call, against what tuning measured for each kernel.
 
-    .venv/bin/python benchmarks/profile_model.py bert results/experiment/bert/seed2/xgb
+    .venv/bin/python benchmarks/profile_model.py bert results/experiment/znver3/bert/seed2/xgb
 
 The experiment's end-to-end estimate (sum over tasks of weight x best measured latency) sits
 well below the compiled model's measured latency (bert: ~8.5 against ~14 ms). This runs the
@@ -37,10 +37,10 @@ def main() -> None:
                     help="also profile ONNX Runtime and write the comparison here")
     args = ap.parse_args()
 
-    from fisched.compile import LIBRARY_FILE, compile_model
-    from fisched.measure import VMRunner
-    from fisched.records import best_seconds, open_database, records_by_task
-    from fisched.tune import extract, load_tuned_model
+    from fisched.metaschedule.records import best_seconds, open_database, records_by_task
+    from fisched.tuning.compile import LIBRARY_FILE, compile_model
+    from fisched.tuning.measure import VMRunner
+    from fisched.tuning.tune import extract, load_tuned_model
 
     workdir = Path(args.workdir)
     model, target = load_tuned_model(args.model, workdir)
@@ -99,9 +99,9 @@ def main() -> None:
         est = "" if r["estimate_ms"] is None else f"{r['estimate_ms']:.3f}"
         print(f"{r['callee'][:60]:60s} {r['calls']:6.1f} {r['ms']:8.3f} {est:>8s}")
     if args.markdown:
-        from fisched.measure import onnxruntime_node_profile
-        from fisched.target import host_info
-        from fisched.zoo import ZOO
+        from fisched.metaschedule.target import host_info
+        from fisched.models.zoo import ZOO
+        from fisched.tuning.measure import onnxruntime_node_profile
 
         if args.model not in ZOO:
             raise SystemExit("--markdown compares with ONNX Runtime: zoo models only")

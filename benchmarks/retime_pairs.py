@@ -4,7 +4,7 @@
 
 ``fisched experiment`` times each finished pair once (``final.json``: both arms' compiled
 models and the reference in rotating rounds, 20 s each). This times every pair of
-``results/experiment/<model>`` ``--repeats`` more times the same way, one pair after the other,
+``results/experiment/znver3/<model>`` ``--repeats`` more times the same way, one pair after the other,
 and appends each timing to ``<model>/retimes.json`` (rerunning adds more); it prints, per
 seed, the ratio of every timing so far, ``final.json``'s first, and their median, which is what
 ``fisched experiment`` (and ``--summarize``) then reports as the seed's final latency ratio.
@@ -28,13 +28,14 @@ def main() -> None:
                          "timings level with the others'); default: every finished pair")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arms", default="xgb,fi-prior")
-    ap.add_argument("--experiment", default="results/experiment")
+    ap.add_argument("--experiment", default="results/experiment/znver3",
+                    help="an experiment folder (default: the znver3 one these were written for)")
     args = ap.parse_args()
 
-    from fisched.compile import LIBRARY_FILE
-    from fisched.experiment import PAIR_BUDGET_S, PAIR_FILE, RETIME_FILE, retimes_of
-    from fisched.measure import VMRunner, time_side_by_side
-    from fisched.tune import load_tuned_model
+    from fisched.study.experiment import PAIR_BUDGET_S, PAIR_FILE, RETIME_FILE, retimes_of
+    from fisched.tuning.compile import LIBRARY_FILE
+    from fisched.tuning.measure import VMRunner, time_side_by_side
+    from fisched.tuning.tune import load_tuned_model
 
     a, b = args.arms.split(",")
     model_dir = Path(args.experiment) / args.model

@@ -17,12 +17,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from fisched.frontend import default_pipeline, load_model
-from fisched.kernels import DEFAULT_KERNELS
-from fisched.library import SHIPPED_LIBRARY, known_schedules, schedule_sources
-from fisched.target import host_info, make_target
-from fisched.tasks import extract
-from fisched.zoo import ZOO
+from fisched.costmodel.library import SHIPPED_LIBRARY, known_schedules, schedule_sources
+from fisched.metaschedule.kernels import DEFAULT_KERNELS
+from fisched.metaschedule.target import host_info, make_target
+from fisched.metaschedule.tasks import extract
+from fisched.models.frontend import default_pipeline, load_model
+from fisched.models.zoo import ZOO
 
 
 def main() -> None:

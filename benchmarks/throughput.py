@@ -44,10 +44,10 @@ def run_arm(model_spec: str, workdir: Path, trials: int, seed: int, stock: bool,
     """Tune one arm in this process and return its figures (called in a fresh process)."""
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.frontend import load_model
-    from fisched.records import open_database
-    from fisched.target import make_target, num_cores
-    from fisched.tune import resolve_population, task_summary, tune
+    from fisched.metaschedule.records import open_database
+    from fisched.metaschedule.target import make_target, num_cores
+    from fisched.models.frontend import load_model
+    from fisched.tuning.tune import resolve_population, task_summary, tune
 
     target = make_target(None)
     model = load_model(model_spec, threads=num_cores(target))
@@ -78,8 +78,8 @@ def run_arm(model_spec: str, workdir: Path, trials: int, seed: int, stock: bool,
 
 def common_estimates(model_spec: str, workdirs: dict[str, Path]) -> dict:
     """Sum of weight x best latency over the tasks every arm measured, per arm."""
-    from fisched.records import open_database
-    from fisched.tune import extract, load_tuned_model, task_summary
+    from fisched.metaschedule.records import open_database
+    from fisched.tuning.tune import extract, load_tuned_model, task_summary
 
     model, target = load_tuned_model(model_spec, next(iter(workdirs.values())))
     tasks = extract(model, target)
@@ -130,12 +130,12 @@ def main() -> None:
     ap.add_argument("--_population", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
-    from fisched.target import host_info
+    from fisched.metaschedule.target import host_info
 
     if args._arm:
         import os
 
-        from fisched.target import default_num_cores
+        from fisched.metaschedule.target import default_num_cores
         os.environ.setdefault("TVM_NUM_THREADS", str(default_num_cores()))
         os.environ.pop("FISCHED_SEARCH_POPULATION", None)
         population = STOCK_POPULATION if args._stock else args._population

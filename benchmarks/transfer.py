@@ -11,7 +11,7 @@ top-5 by task weight, pairwise accuracy), which no configuration has seen:
 - ``online-stock``: stock objective on the 164 features, trained on the online programs only —
   stock XGBModel after its first round;
 - ``prior``: fi selection (fitted on the prior only: cumulative 95 % of total gain) with the fi
-  model's default labels and objective (``fisched.fi_model.DEFAULT_*``: tree count chosen on
+  model's default labels and objective (``fisched.costmodel.fi_model.DEFAULT_*``: tree count chosen on
   held-out prior tasks), trained on the prior alone — the fi model before its first measurement;
 - ``prior+finetune-R``: that prior, boosted R more rounds on the online programs (the fi model
   after its first round; R = finetune_rounds);
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fisched.dataset import load_dataset
-from fisched.evaluate import topk_score
-from fisched.features import N_FEATURES
-from fisched.fi_model import DEFAULT_HELD_OUT_ROUNDS, DEFAULT_LABELS, DEFAULT_OBJECTIVE
-from fisched.importance import fit_model, pairwise_accuracy
-from fisched.importance import fit_selection as select
+from fisched.costmodel.dataset import load_dataset
+from fisched.costmodel.features import N_FEATURES
+from fisched.costmodel.fi_model import DEFAULT_HELD_OUT_ROUNDS, DEFAULT_LABELS, DEFAULT_OBJECTIVE
+from fisched.costmodel.importance import fit_model, pairwise_accuracy
+from fisched.costmodel.importance import fit_selection as select
+from fisched.study.evaluate import topk_score
 
 FI = {"labels": DEFAULT_LABELS, "objective": DEFAULT_OBJECTIVE}  # as --cost-model fi trains
 
@@ -55,7 +55,7 @@ def scores(pred, ds, programs, weights) -> dict:
 
 def fit_selection(ds, programs) -> np.ndarray:
     """The fi selection's columns fitted on ``programs`` only, so nothing of the tasks scored
-    leaks into it (``fisched.importance.fit_selection``)."""
+    leaks into it (``fisched.costmodel.importance.fit_selection``)."""
     return select(ds, programs).indices_
 
 

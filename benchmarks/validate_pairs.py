@@ -1,8 +1,8 @@
-"""What validation (``fisched.validate``) does to the experiment's compiled models.
+"""What validation (``fisched.tuning.validate``) does to the experiment's compiled models.
 
     .venv/bin/python benchmarks/validate_pairs.py bert --seeds 3
 
-For each seed of ``results/experiment/<model>``, both arms' databases are validated (the 5 best
+For each seed of ``results/experiment/znver3/<model>``, both arms' databases are validated (the 5 best
 schedules of every task re-timed side by side; the picks go to
 ``results/validate/<model>/seed<k>/<arm>/``, the experiment's own workdirs are not touched),
 compiled with the picks, and the four libraries (each arm as tuned and validated) are timed with
@@ -23,15 +23,16 @@ def main() -> None:
     ap.add_argument("model", help="a model of the experiment (its zoo name)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--arms", default="xgb,fi-prior")
-    ap.add_argument("--experiment", default="results/experiment")
+    ap.add_argument("--experiment", default="results/experiment/znver3",
+                    help="an experiment folder (default: the znver3 one these were written for)")
     ap.add_argument("--out", default="results/validate")
     ap.add_argument("--budget", type=float, default=10.0, help="timed seconds per library")
     args = ap.parse_args()
 
-    from fisched.compile import LIBRARY_FILE, compile_with_database, workdir_database
-    from fisched.measure import VMRunner, time_side_by_side
-    from fisched.tune import load_tuned_model
-    from fisched.validate import validate
+    from fisched.tuning.compile import LIBRARY_FILE, compile_with_database, workdir_database
+    from fisched.tuning.measure import VMRunner, time_side_by_side
+    from fisched.tuning.tune import load_tuned_model
+    from fisched.tuning.validate import validate
 
     arms = args.arms.split(",")
     out_file = Path(args.out) / f"{args.model}.json"

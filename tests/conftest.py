@@ -12,16 +12,16 @@ from onnx import TensorProto, helper
 
 os.environ.setdefault("TVM_NUM_THREADS", "2")
 # a small evolutionary population (MetaSchedule: 512) keeps every tiny tune, in-process or
-# through the CLI, to seconds of search; see fisched.tune.search_strategy
+# through the CLI, to seconds of search; see fisched.tuning.tune.search_strategy
 os.environ.setdefault("FISCHED_SEARCH_POPULATION", "64")
 # every tune and collect of the suite learns into a library of its own, never the user's
-# (fisched.library keeps it under $XDG_CACHE_HOME)
+# (fisched.costmodel.library keeps it under $XDG_CACHE_HOME)
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="fisched-test-cache-")
 
 
 def tiny_onnx_model() -> onnx.ModelProto:
     """Conv-BN-ReLU, global pool and a dense layer: three or four small tuning tasks."""
-    from fisched.zoo import GraphBuilder
+    from fisched.models.zoo import GraphBuilder
 
     g = GraphBuilder(seed=1)
     x = g.conv_bn("input", 4, 8, 3)
@@ -41,7 +41,7 @@ def tiny_onnx(tmp_path):
 
 @pytest.fixture(scope="session")
 def target():
-    from fisched.target import make_target
+    from fisched.metaschedule.target import make_target
 
     return make_target(None)
 

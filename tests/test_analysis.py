@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fisched.costmodel.features import N_FEATURES
+from fisched.costmodel.importance import FeatureSelection, pairwise_accuracy
+from fisched.costmodel.labels import LABELS, labels_for, relabel_rank, relabel_stock
 from fisched.errors import FischedError
-from fisched.evaluate import average_peak, topk_score
-from fisched.features import N_FEATURES
-from fisched.importance import FeatureSelection, pairwise_accuracy
-from fisched.labels import LABELS, labels_for, relabel_rank, relabel_stock
+from fisched.study.evaluate import average_peak, topk_score
 
 LAT = np.array([2.0, 1.0, 4.0, np.inf, 8.0, 1.0])
 
@@ -109,7 +109,7 @@ def _programs(rng, n):
 
 
 def test_packsum_continues_a_prior_model_without_changing_it():
-    from fisched.packsum import PackSumXGB
+    from fisched.costmodel.packsum import PackSumXGB
 
     rng = np.random.default_rng(0)
     prior = PackSumXGB(max_rounds=20).fit(*_programs(rng, 300))
@@ -127,7 +127,7 @@ def test_packsum_continues_a_prior_model_without_changing_it():
 
 
 def test_pairwise_objective_gradients_and_pairs():
-    from fisched.packsum import PairwiseRank
+    from fisched.costmodel.packsum import PairwiseRank
 
     rng = np.random.default_rng(1)
     y, w = rng.uniform(size=9), rng.uniform(0.5, 1.5, 9)
@@ -149,7 +149,7 @@ def test_pairwise_objective_gradients_and_pairs():
 
 
 def test_pairwise_objective_ranks_unseen_programs():
-    from fisched.packsum import PackSumXGB
+    from fisched.costmodel.packsum import PackSumXGB
 
     rng = np.random.default_rng(2)
     rows, ptr, y, w = _programs(rng, 400)
@@ -167,7 +167,7 @@ def test_pairwise_objective_ranks_unseen_programs():
 
 
 def test_trees_chosen_on_held_out_programs():
-    from fisched.packsum import PackSumXGB
+    from fisched.costmodel.packsum import PackSumXGB
 
     rng = np.random.default_rng(3)
     rows, ptr, y, w = _programs(rng, 150)
@@ -187,7 +187,7 @@ def test_trees_chosen_on_held_out_programs():
 
 def _planted_dataset(n_tasks=12, per_task=30, seed=0):
     """Programs of one row each whose latency depends on features 3 and 7 only."""
-    from fisched.dataset import Dataset
+    from fisched.costmodel.dataset import Dataset
 
     rng = np.random.default_rng(seed)
     n = n_tasks * per_task
@@ -202,7 +202,7 @@ def _planted_dataset(n_tasks=12, per_task=30, seed=0):
 
 @pytest.mark.slow
 def test_evaluate_finds_the_planted_features_on_unseen_tasks():
-    from fisched.evaluate import Config, evaluate_repeated, transfer_importance
+    from fisched.study.evaluate import Config, evaluate_repeated, transfer_importance
 
     ds = _planted_dataset()
     perm = transfer_importance(ds)
@@ -221,7 +221,7 @@ def test_evaluate_finds_the_planted_features_on_unseen_tasks():
 
 @pytest.mark.slow
 def test_reselect_ranks_anew_with_the_same_policy():
-    from fisched.importance import reselect
+    from fisched.costmodel.importance import reselect
 
     ds = _planted_dataset()
     y, w = labels_for(ds.latency, ds.task_id, "stock")

@@ -3,8 +3,6 @@ builds that never import MetaSchedule's tensor-intrinsic registry (a 35 s import
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import subprocess
 import sys
@@ -12,6 +10,7 @@ import time
 
 import cloudpickle
 import psutil
+import pytest
 
 # The builder's workers cannot import this test module: send its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -24,7 +23,7 @@ AVX512_TARGET = {**VNNI_TARGET, "mcpu": "skylake-avx512"}
 
 def build_recording_pid(mod, target, params):
     """fast_build, leaving this worker's pid in $FISCHED_TEST_PIDS' folder."""
-    from fisched.build import fast_build
+    from fisched.metaschedule.build import fast_build
 
     out = fast_build(mod, target, params)
     folder = os.environ["FISCHED_TEST_PIDS"]
@@ -34,7 +33,7 @@ def build_recording_pid(mod, target, params):
 
 def build_without_registry(mod, target, params):
     """fast_build, failing if it made the worker import the intrinsic registry."""
-    from fisched.build import fast_build
+    from fisched.metaschedule.build import fast_build
 
     out = fast_build(mod, target, params)
     if INTRIN in sys.modules:
@@ -62,7 +61,7 @@ def test_workers_live_across_batches(tmp_path, monkeypatch, target):
     (LocalBuilder starts two new ones per batch); after close(), new workers start."""
     from test_tune import _matmul_task
 
-    from fisched.build import make_builder
+    from fisched.metaschedule.build import make_builder
 
     monkeypatch.setenv("FISCHED_TEST_PIDS", str(tmp_path))
     builder = make_builder(2, f_build=build_recording_pid)
@@ -91,7 +90,7 @@ def test_failed_and_timed_out_builds_are_reported_and_the_pool_recovers(target):
     (MetaSchedule records them as failed trials); the same builder then builds normally."""
     from test_tune import _matmul_task
 
-    from fisched.build import fast_build, make_builder
+    from fisched.metaschedule.build import fast_build, make_builder
 
     mod = _matmul_task().mod
     builder = make_builder(1, timeout_sec=8, f_build=build_raising)
@@ -120,8 +119,8 @@ def test_avx512_rule_set_kernels_build_without_the_intrinsic_registry():
     from test_tune import _matmul_task
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.build import intrinsics_for, make_builder
-    from fisched.target import make_target
+    from fisched.metaschedule.build import intrinsics_for, make_builder
+    from fisched.metaschedule.target import make_target
 
     target = make_target(AVX512_TARGET)
     with intrinsics_for(target):
@@ -149,8 +148,8 @@ def test_contexts_load_only_the_target_familys_intrinsics():
     script = f"""
 import sys
 from tvm.s_tir import meta_schedule as ms
-from fisched.build import intrinsics_for
-from fisched.target import make_target
+from fisched.metaschedule.build import intrinsics_for
+from fisched.metaschedule.target import make_target
 from test_tune import _matmul_task
 target = make_target({VNNI_TARGET!r})
 with intrinsics_for(target):
@@ -171,8 +170,8 @@ print("ok")
 
 
 def test_intrinsic_family_follows_the_target():
-    from fisched.build import intrinsic_family
-    from fisched.target import make_target
+    from fisched.metaschedule.build import intrinsic_family
+    from fisched.metaschedule.target import make_target
 
     assert intrinsic_family(make_target(VNNI_TARGET)) == "x86"
     arm = make_target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "generic"})

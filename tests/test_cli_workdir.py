@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 
 import numpy as np
+import pytest
 
 from fisched.cli import main
 
@@ -47,7 +46,7 @@ def test_show_of_an_untuned_dir_is_one_line(tmp_path, capsys):
 
 
 def test_run_writes_outputs_and_refuses_bad_inputs(tuned_tiny, tmp_path, capsys):
-    from fisched.frontend import load_model
+    from fisched.models.frontend import load_model
 
     good = tmp_path / "in.npz"
     x = np.random.default_rng(0).standard_normal((1, 4, 16, 16)).astype(np.float32)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fisched.dataset import build_dataset, load_dataset
+from fisched.costmodel.dataset import build_dataset, load_dataset
+from fisched.costmodel.features import FEATURE_NAMES, STRUCTURALLY_CONSTANT_CPU, index
 from fisched.errors import FischedError
-from fisched.features import FEATURE_NAMES, STRUCTURALLY_CONSTANT_CPU, index
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,9 @@ def tuned_tiny(tmp_path_factory):
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.frontend import load_model
-    from fisched.target import make_target
-    from fisched.tune import tune
+    from fisched.metaschedule.target import make_target
+    from fisched.models.frontend import load_model
+    from fisched.tuning.tune import tune
 
     tmp = tmp_path_factory.mktemp("ds")
     onnx.save(tiny_onnx_model(), str(tmp / "tiny.onnx"))
@@ -63,8 +63,8 @@ def test_reextracted_features_equal_measurement_time_features(tuned_tiny, tmp_pa
     assert all(t["weight"] >= 1 for t in ds.tasks)
     assert ds.valid.sum() >= 1 and np.all(ds.latency[ds.valid] > 0)
     # every task knows the machine it was measured on, and dataset info says so
-    from fisched.dataset import describe, task_host
-    from fisched.target import host_info
+    from fisched.costmodel.dataset import describe, task_host
+    from fisched.metaschedule.target import host_info
 
     here = host_info()
     assert all(task_host(ds, t)["llvm_cpu"] == here["llvm_cpu"] for t in ds.tasks)
@@ -131,12 +131,12 @@ def test_dataset_cli_build_and_info(tuned_tiny, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path, target):
-    from fisched.collect import collect
     from fisched.errors import FischedError
-    from fisched.frontend import default_pipeline, load_model
-    from fisched.records import open_database, records_by_task
-    from fisched.target import host_info
-    from fisched.tune import extract, read_meta
+    from fisched.metaschedule.records import open_database, records_by_task
+    from fisched.metaschedule.target import host_info
+    from fisched.models.frontend import default_pipeline, load_model
+    from fisched.tuning.collect import collect
+    from fisched.tuning.tune import extract, read_meta
 
     # the tasks are formed as `fisched tune` forms them on this target
     model = load_model(str(tiny_onnx), **default_pipeline(target))
@@ -170,7 +170,7 @@ def test_a_dataset_from_before_hosts_were_recorded_names_its_target_host():
     """The shipped prior's tasks carry no host; its provenance's target names the CPU."""
     from importlib.resources import files
 
-    from fisched.dataset import describe, task_host
+    from fisched.costmodel.dataset import describe, task_host
 
     ds = load_dataset(files("fisched") / "defaults" / "prior.npz")
     assert not any("host" in t for t in ds.tasks)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fisched.experiment import reach_point, summarize, summary_table
-from fisched.target import make_target
+from fisched.metaschedule.target import make_target
+from fisched.study.experiment import reach_point, summarize, summary_table
 
 
 def test_time_to_reach_and_summary():
@@ -53,7 +53,7 @@ def test_time_to_reach_and_summary():
 
 
 def test_only_later_timings_of_the_same_seed_extend_a_pair(tmp_path):
-    from fisched.experiment import RETIME_FILE, retimes_of
+    from fisched.study.experiment import RETIME_FILE, retimes_of
 
     pair = {"provenance": {"date": "2026-11-24T23:17:28+00:00"}}
     assert retimes_of(tmp_path, 0, pair) == []
@@ -81,9 +81,9 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     assert prior["programs"] > 1000 and prior["left_out"] == []
     # its selection is fitted on that prior alone, not the shipped one fitted on every model
     assert runs["fi-prior"]["cost_model"]["columns"] == prior["selection_dims"]
-    from fisched.importance import FeatureSelection
-    from fisched.fi_model import DEFAULT_SELECTION
-    from fisched.target import host_info
+    from fisched.costmodel.fi_model import DEFAULT_SELECTION
+    from fisched.costmodel.importance import FeatureSelection
+    from fisched.metaschedule.target import host_info
 
     assert prior["selection_dims"] != len(FeatureSelection.load(DEFAULT_SELECTION).indices_)
     for run in runs.values():
@@ -121,9 +121,9 @@ def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learne
                                                                                   tmp_path):
     import shutil
 
-    from fisched.experiment import experiment
-    from fisched.library import local_prior
-    from fisched.target import host_cpu
+    from fisched.costmodel.library import local_prior
+    from fisched.metaschedule.target import host_cpu
+    from fisched.study.experiment import experiment
 
     twin = tmp_path / "twin.onnx"  # the same tasks under another model name
     shutil.copy(tiny_onnx, twin)
@@ -145,7 +145,7 @@ def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learne
 def test_alternating_timer_sizes_runs_past_a_slow_first_call():
     import time
 
-    from fisched.measure import time_alternating
+    from fisched.tuning.measure import time_alternating
 
     calls = {"a": 0, "b": 0}
     order = []
@@ -168,7 +168,7 @@ def test_alternating_timer_sizes_runs_past_a_slow_first_call():
 
 
 def test_alternating_timer_rotates_so_no_callable_always_follows_the_same_one():
-    from fisched.measure import time_alternating
+    from fisched.tuning.measure import time_alternating
 
     order = []
     fns = {n: (lambda n=n: order.append(n)) for n in "abc"}

@@ -11,7 +11,7 @@ import time
 import cloudpickle
 import pytest
 
-from fisched.records import open_database, records_by_task, run_seconds
+from fisched.metaschedule.records import open_database, records_by_task, run_seconds
 
 # MetaSchedule's worker processes cannot import this test module: send its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -24,7 +24,7 @@ def flaky_build(mod, target, params):
     """Every build whose module text hashes to 0 mod 3 fails on purpose."""
     import zlib
 
-    from fisched.build import fast_build
+    from fisched.metaschedule.build import fast_build
 
     if zlib.crc32(mod.script().encode()) % 3 == 0:
         raise RuntimeError("injected build failure")
@@ -50,8 +50,8 @@ def test_failing_candidates_are_recorded_and_tuning_goes_on(tmp_path, target):
     from test_tune import _matmul_task
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.cost_models import make_cost_model
-    from fisched.tune import run_search
+    from fisched.costmodel.cost_models import make_cost_model
+    from fisched.tuning.tune import run_search
 
     task = _matmul_task()
     database = open_database(tmp_path)
@@ -110,7 +110,7 @@ def test_tuning_through_rpc_tracker_and_two_servers(tmp_path, tiny_onnx):
                               f"127.0.0.1:{port}", "--rpc-key", "fisched-test"],
                              capture_output=True, text=True, timeout=900)
         assert res.returncode == 0, res.stderr
-        from fisched.records import open_database as _open
+        from fisched.metaschedule.records import open_database as _open
 
         records = _open(wd).get_all_tuning_records()
         assert len(records) >= 6
@@ -127,7 +127,7 @@ def _gather_task(rows: int = 1000):
     import tvm
     from tvm import te
 
-    from fisched.tune import Task
+    from fisched.tuning.tune import Task
 
     table = te.placeholder((rows, 64), name="table")
     idx = te.placeholder((32,), dtype="int64", name="idx")
@@ -152,7 +152,7 @@ def test_argument_filler_zeroes_integer_inputs_only():
     import numpy as np
     import tvm
 
-    from fisched.build import fill_arguments, is_integer_dtype
+    from fisched.metaschedule.build import fill_arguments, is_integer_dtype
 
     filled = []
 

@@ -7,17 +7,17 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fisched.features import N_FEATURES
-from fisched.importance import FeatureSelection
+from fisched.costmodel.features import N_FEATURES
+from fisched.costmodel.importance import FeatureSelection
 
 
 @pytest.fixture(scope="module")
 def fi_run(tmp_path_factory, target):
     from test_tune import _matmul_task
 
-    from fisched.fi_model import make_fi_model
-    from fisched.records import open_database
-    from fisched.tune import run_search
+    from fisched.costmodel.fi_model import make_fi_model
+    from fisched.metaschedule.records import open_database
+    from fisched.tuning.tune import run_search
 
     tmp = tmp_path_factory.mktemp("fi")
     scores = np.zeros(N_FEATURES)
@@ -34,7 +34,7 @@ def fi_run(tmp_path_factory, target):
 def _candidates(database, task, target):
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.dataset import replay
+    from fisched.costmodel.dataset import replay
 
     context = ms.TuneContext(mod=task.mod, target=target)
     return context, [replay(r) for r in database.get_all_tuning_records()]
@@ -58,7 +58,7 @@ def test_model_trains_inside_the_search(fi_run):
 
 
 def test_save_load_round_trip(fi_run, tmp_path, target):
-    from fisched.fi_model import make_fi_model
+    from fisched.costmodel.fi_model import make_fi_model
 
     _, model, task, database, selection = fi_run
     context, cands = _candidates(database, task, target)
@@ -75,7 +75,7 @@ def test_save_load_round_trip(fi_run, tmp_path, target):
 def test_feature_cache_extracts_each_program_once(fi_run, target):
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.fi_model import FeatureCache
+    from fisched.costmodel.fi_model import FeatureCache
 
     _, _, task, database, _ = fi_run
     context, cands = _candidates(database, task, target)
@@ -96,8 +96,8 @@ def test_feature_cache_extracts_each_program_once(fi_run, target):
 
 
 def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
-    from fisched.dataset import build_dataset
-    from fisched.fi_model import make_fi_model
+    from fisched.costmodel.dataset import build_dataset
+    from fisched.costmodel.fi_model import make_fi_model
 
     tmp, _, task, database, selection = fi_run
     prior = build_dataset([tmp], progress=False, target=target)  # a plain MetaSchedule workdir
@@ -154,7 +154,7 @@ def _rows(model, context, cands):
 def test_prior_leaves_out_the_tuned_tasks(fi_run, target):
     from test_tune import _matmul_task
 
-    from fisched.dataset import build_dataset
+    from fisched.costmodel.dataset import build_dataset
 
     tmp, *_ = fi_run
     prior = build_dataset([tmp], progress=False, target=target)
@@ -170,8 +170,8 @@ def test_prior_leaves_out_the_tuned_tasks(fi_run, target):
 def test_bad_selection_width_is_refused(tmp_path):
     import json
 
+    from fisched.costmodel.fi_model import make_fi_model
     from fisched.errors import FischedError
-    from fisched.fi_model import make_fi_model
 
     sel = FeatureSelection("top-k", 3).fit(np.arange(N_FEATURES, dtype=float))
     sel.save(tmp_path / "s.json")
@@ -185,10 +185,10 @@ def test_bad_selection_width_is_refused(tmp_path):
 def test_reselection_switches_columns_and_retrains_the_prior(fi_run, target, tmp_path):
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.dataset import build_dataset
-    from fisched.fi_model import make_fi_model
-    from fisched.importance import reselect
-    from fisched.labels import labels_for
+    from fisched.costmodel.dataset import build_dataset
+    from fisched.costmodel.fi_model import make_fi_model
+    from fisched.costmodel.importance import reselect
+    from fisched.costmodel.labels import labels_for
 
     tmp, _, task, database, selection = fi_run
     prior = build_dataset([tmp], progress=False, target=target)
@@ -224,10 +224,10 @@ def test_reselection_switches_columns_and_retrains_the_prior(fi_run, target, tmp
 
 
 def test_cli_builds_the_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypatch, capsys):
-    import fisched.tune
+    import fisched.tuning.tune
     from fisched.cli import main
+    from fisched.costmodel.fi_model import DEFAULT_SELECTION
     from fisched.errors import FischedError
-    from fisched.fi_model import DEFAULT_SELECTION
 
     handed = []
 
@@ -235,7 +235,7 @@ def test_cli_builds_the_fi_model_with_reselection(tiny_onnx, tmp_path, monkeypat
         handed.append(cost_model_obj)
         raise FischedError("stopped before tuning")
 
-    monkeypatch.setattr(fisched.tune, "tune", no_tuning)
+    monkeypatch.setattr(fisched.tuning.tune, "tune", no_tuning)
     args = ["tune", str(tiny_onnx), "--trials", "4", "--workdir", str(tmp_path / "w")]
     assert main([*args, "--cost-model", "fi", "--prior", "none", "--reselect-every", "2"]) == 2
     assert "stopped before tuning" in capsys.readouterr().err
@@ -255,8 +255,8 @@ def test_feature_importance_model_is_public_and_defaults_to_the_shipped_selectio
     from tvm.s_tir import meta_schedule as ms
 
     import fisched
-    from fisched.fi_model import DEFAULT_SELECTION, FeatureImportanceModel
-    from fisched.importance import FeatureSelection
+    from fisched.costmodel.fi_model import DEFAULT_SELECTION, FeatureImportanceModel
+    from fisched.costmodel.importance import FeatureSelection
 
     assert fisched.FeatureImportanceModel is FeatureImportanceModel
     model = FeatureImportanceModel(prior=None)

@@ -8,10 +8,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from fisched.cli import main
-from fisched.compile import compile_untuned
 from fisched.errors import FischedError
-from fisched.frontend import load_model, parse_shapes
-from fisched.measure import VMRunner, max_relative_error
+from fisched.models.frontend import load_model, parse_shapes
+from fisched.tuning.compile import compile_untuned
+from fisched.tuning.measure import VMRunner, max_relative_error
 
 
 def test_onnx_file_loads_with_reference(tiny_onnx, target):
@@ -116,7 +116,7 @@ def test_torch_factory(tmp_path, monkeypatch, target):
 def _relu6_block_model():
     """Conv-BN-ReLU, then Conv-BN-ReLU6, a depthwise Conv-BN-ReLU6, Conv-BN with a residual
     add: mobilenet's inverted residual in miniature (Clip arrives from ONNX as opaque TE calls)."""
-    from fisched.zoo import GraphBuilder
+    from fisched.models.zoo import GraphBuilder
 
     g = GraphBuilder(seed=3)
     a = g.conv_bn("input", 8, 8, 3)
@@ -154,7 +154,7 @@ def test_nhwc_transposes_only_at_the_ends_and_keeps_numerics(tmp_path, target):
     left are the model's input and output; the untuned library still matches ONNX Runtime."""
     from tvm import relax
 
-    from fisched.frontend import convert_layout, raise_clamps
+    from fisched.models.frontend import convert_layout, raise_clamps
 
     path = tmp_path / "block.onnx"
     onnx.save(_relu6_block_model(), str(path))
@@ -173,7 +173,7 @@ def test_convert_layout_leaves_models_without_convolutions(target):
     """A model with no 2-D convolution (BERT) comes back with no layout change at all."""
     from tvm import relax
 
-    from fisched.frontend import convert_layout
+    from fisched.models.frontend import convert_layout
 
     model = load_model("bert")
     folded = relax.transform.FoldConstant()(model.mod)

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 def _block_model() -> onnx.ModelProto:
     """A conv + BN + residual add + ReLU (the epilogue the rule folds into its write-back), then
     a dense layer and an activation x activation matmul."""
-    from fisched.zoo import GraphBuilder
+    from fisched.models.zoo import GraphBuilder
 
     g = GraphBuilder(seed=3)
     x = g.conv_bn("input", 32, 32, 3, act=None)
@@ -26,8 +26,8 @@ def _block_model() -> onnx.ModelProto:
 
 @pytest.fixture(scope="module")
 def tasks(tmp_path_factory, target):
-    from fisched.frontend import load_model
-    from fisched.tasks import extract
+    from fisched.metaschedule.tasks import extract
+    from fisched.models.frontend import load_model
 
     path = tmp_path_factory.mktemp("kernels") / "blocks.onnx"
     onnx.save(_block_model(), str(path))
@@ -54,7 +54,7 @@ def _main_block(sch):
 def test_vector_unit_follows_the_target_not_the_host():
     import tvm
 
-    from fisched.kernels import VectorUnit, vector_unit
+    from fisched.metaschedule.kernels import VectorUnit, vector_unit
 
     def unit(**spec):
         return vector_unit(tvm.target.Target({"kind": "llvm", **spec}))
@@ -72,7 +72,7 @@ def test_vector_unit_follows_the_target_not_the_host():
 def test_plan_takes_conv_and_dense_and_leaves_strided_reads(tasks, target):
     from tvm import s_tir
 
-    from fisched.kernels import _plan, vector_unit
+    from fisched.metaschedule.kernels import _plan, vector_unit
 
     unit = vector_unit(target)
     conv = _task(tasks, "conv2d")
@@ -118,8 +118,8 @@ def test_plan_takes_conv_and_dense_and_leaves_strided_reads(tasks, target):
 def _design_space(task, target, kernels, seed):
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.build import intrinsics_for
-    from fisched.kernels import space_generator
+    from fisched.metaschedule.build import intrinsics_for
+    from fisched.metaschedule.kernels import space_generator
 
     with intrinsics_for(target):
         ctx = ms.TuneContext(mod=task.mod, target=target,
@@ -145,7 +145,7 @@ def test_register_tiled_candidates_compute_the_same(tasks, target, word):
     the dense layer, post-processed as MetaSchedule does, match the unscheduled function."""
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.kernels import TILED_MARK
+    from fisched.metaschedule.kernels import TILED_MARK
 
     task = _task(tasks, word)
     rng = np.random.default_rng(0)
@@ -172,7 +172,7 @@ def test_register_tiled_candidates_compute_the_same(tasks, target, word):
 
 
 def test_stock_kernels_keep_metaschedules_rules(tasks, target):
-    from fisched.kernels import TILED_MARK
+    from fisched.metaschedule.kernels import TILED_MARK
 
     _, spaces = _design_space(_task(tasks, "conv2d"), target, "stock", 0)
     assert len(spaces) >= 1

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from fisched.dataset import Dataset, concat_datasets, task_host
+from fisched.costmodel.dataset import Dataset, concat_datasets, task_host
 
 
 def _dataset(n_tasks: int, per_task: int, host: str, stamp: float = 0.0, seed: int = 0):
@@ -37,7 +37,7 @@ def test_concatenated_datasets_keep_each_program_and_its_host():
 
 
 def test_the_local_prior_drops_the_oldest_workdirs_first():
-    from fisched.library import _bounded
+    from fisched.costmodel.library import _bounded
 
     ds = concat_datasets([_dataset(2, 5, "x", stamp=1.0), _dataset(2, 5, "x", stamp=2.0)])
     kept = _bounded(ds, 14)
@@ -49,13 +49,13 @@ def test_the_local_prior_drops_the_oldest_workdirs_first():
 @pytest.mark.slow
 def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx, tmp_path,
                                                                         target):
-    from fisched.frontend import default_pipeline, load_model
-    from fisched.library import learn, library_dir, local_prior, schedule_sources
-    from fisched.records import open_database, records_by_task, run_seconds
-    from fisched.reuse import warm_start
-    from fisched.target import host_cpu
-    from fisched.tasks import extract
-    from fisched.tune import tune
+    from fisched.costmodel.library import learn, library_dir, local_prior, schedule_sources
+    from fisched.metaschedule.records import open_database, records_by_task, run_seconds
+    from fisched.metaschedule.target import host_cpu
+    from fisched.metaschedule.tasks import extract
+    from fisched.models.frontend import default_pipeline, load_model
+    from fisched.tuning.reuse import warm_start
+    from fisched.tuning.tune import tune
 
     root, host = tmp_path / "lib", host_cpu()
     model = load_model(str(tiny_onnx), **default_pipeline(target))
@@ -115,8 +115,8 @@ def test_cli_tune_learns_unless_told_not_to(tiny_onnx, tmp_path):
 
 
 def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):
-    from fisched.fi_model import DEFAULT_PRIOR
-    from fisched.library import PRIOR_FILE, default_prior, library_dir
+    from fisched.costmodel.fi_model import DEFAULT_PRIOR
+    from fisched.costmodel.library import PRIOR_FILE, default_prior, library_dir
 
     shipped = default_prior("nohost", DEFAULT_PRIOR, tmp_path)
     local = _dataset(3, 4, "nohost")

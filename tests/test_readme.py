@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

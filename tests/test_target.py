@@ -3,7 +3,7 @@ import json
 import pytest
 
 from fisched.errors import FischedError
-from fisched.target import host_cpu, make_target, num_cores
+from fisched.metaschedule.target import host_cpu, make_target, num_cores
 
 
 def test_host_target_gets_detected_cpu():
@@ -52,7 +52,7 @@ def test_cross_target_is_refused_before_tuning(tmp_path, capsys):
     """A target of another architecture cannot be timed here nor linked by the host compiler:
     without an RPC device and a cross compiler that exists, one line, exit 2, nothing written."""
     from fisched.cli import main
-    from fisched.target import cross_arch
+    from fisched.metaschedule.target import cross_arch
 
     arm = '{"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"}'
     assert cross_arch(make_target(arm)) == "aarch64"

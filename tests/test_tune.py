@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from fisched.records import open_database, records_by_task, run_seconds
+from fisched.metaschedule.records import open_database, records_by_task, run_seconds
+from fisched.tuning.tune import Task, run_search, trials_per_iter
 from fisched.workdir import RECORD_FILE
-from fisched.tune import Task, run_search, trials_per_iter
 
 
 def _matmul_task():
@@ -31,7 +31,7 @@ def _matmul_task():
 
 def tune_briefly(task: Task, workdir, target, trials: int, per_iter: int):
     """``trials`` evolutionary trials of one task with stock XGBModel; returns the database."""
-    from fisched.cost_models import make_cost_model
+    from fisched.costmodel.cost_models import make_cost_model
 
     database = open_database(workdir)
     run_search([task], workdir, database, target, max_trials=trials, per_iter=per_iter,
@@ -154,7 +154,7 @@ def test_kill_in_the_first_round_and_resume_loses_no_record(tiny_onnx, tmp_path)
 
 def test_search_population_argument_environment_and_default(monkeypatch):
     from fisched.errors import FischedError
-    from fisched.tune import DEFAULT_POPULATION, POPULATION_ENV, search_strategy
+    from fisched.tuning.tune import DEFAULT_POPULATION, POPULATION_ENV, search_strategy
 
     monkeypatch.setenv(POPULATION_ENV, "32")
     assert search_strategy("evolutionary").population_size == 32
@@ -217,8 +217,8 @@ def test_time_limit_ends_the_run_after_its_first_round(tiny_onnx, tmp_path):
 @pytest.mark.slow
 def test_prepack_marks_the_weights_layout_free(target):
     """Each conv/matmul task of a prepacked model says which of its inputs are weights."""
-    from fisched.frontend import load_model
-    from fisched.tune import extract
+    from fisched.models.frontend import load_model
+    from fisched.tuning.tune import extract
 
     def marked(prepack: bool) -> list[str]:
         tasks = extract(load_model("resnet18", prepack=prepack), target)
@@ -234,7 +234,7 @@ def test_pick_by_gradient_follows_metaschedule():
     """GradientBased's rule: weight x (alpha x recent slope + (1 - alpha) x best / joins)."""
     import random
 
-    from fisched.tune import pick_by_gradient
+    from fisched.tuning.tune import pick_by_gradient
 
     rng = random.Random(0)
     # task 0 improves fast, task 1 has stalled: the slope term picks 0

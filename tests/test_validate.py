@@ -6,12 +6,11 @@ import statistics
 
 import pytest
 
-from fisched.compile import compile_model, workdir_database
-from fisched.frontend import load_model
-from fisched.records import open_database, records_by_task
-from fisched.tune import extract, tune
-from fisched.records import best_distinct
-from fisched.validate import open_validated, validate, validated_dir
+from fisched.metaschedule.records import best_distinct, open_database, records_by_task
+from fisched.models.frontend import load_model
+from fisched.tuning.compile import compile_model, workdir_database
+from fisched.tuning.tune import extract, tune
+from fisched.tuning.validate import open_validated, validate, validated_dir
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def _picked_trace(database, task, target):
 
 @pytest.mark.slow
 def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch):
-    import fisched.validate
+    import fisched.tuning.validate
 
     model, wd = tuned
     tasks = extract(model, target)
@@ -49,7 +48,7 @@ def test_validation_compiles_the_fastest_on_retiming(tuned, target, monkeypatch)
         n = len(libs)
         return [[1e-3 * (n - i)] * rounds for i in range(n)]
 
-    monkeypatch.setattr(fisched.validate, "time_candidates", last_is_fastest)
+    monkeypatch.setattr(fisched.tuning.validate, "time_candidates", last_is_fastest)
     summary = validate(model, wd, target, top=3, rounds=2)
     assert len(summary["tasks"]) == len(choosy)
     merged = workdir_database(wd)

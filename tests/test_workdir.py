@@ -44,20 +44,36 @@ def test_lock_is_released_and_nests(tmp_path):
     assert time.time() - start < 1
 
 
+FLOW = ("models", "metaschedule", "costmodel", "tuning", "study")
+"""The subpackages in the order data flows through them (docs/development.md): a module may
+import from its own subpackage, an earlier one, and the top-level helpers (errors,
+provenance, workdir); only cli.py, at the end, imports from every one."""
+
+
+def _name(path: Path) -> str:
+    """A module's name inside the package: ``tuning.tune``, ``cli``."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
 def _imports(path: Path) -> set[str]:
     """fisched modules ``path`` imports anywhere (top level or inside functions)."""
+    here = _name(path).split(".")[:-1]  # the importing module's subpackage, [] at the top
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.update([node.module.split(".")[0]] if node.module else
-                         [a.name for a in node.names])
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+            if node.module:
+                found.add(".".join([*base, node.module]))
+            else:
+                found.update(".".join([*base, a.name]) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fisched."):
-            found.add(node.module.split(".")[1])
-    return found - {path.stem}
+            found.add(node.module[len("fisched."):])
+    modules = {_name(p) for p in PACKAGE.rglob("*.py")}
+    return {m for m in found if m in modules} - {_name(path)}
 
 
-def test_the_package_has_no_import_circle():
-    graph = {p.stem: _imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+def test_the_package_has_no_import_circle_and_follows_the_data_flow():
+    graph = {_name(p): _imports(p) for p in PACKAGE.rglob("*.py") if p.stem != "__init__"}
     state: dict[str, str] = {}
 
     def visit(mod: str, path: list[str]) -> None:
@@ -71,4 +87,11 @@ def test_the_package_has_no_import_circle():
     for mod in sorted(graph):
         if mod not in state:
             visit(mod, [mod])
-    assert len(graph) > 20  # the walk saw the package
+    assert len(graph) > 25 and {m.split(".")[0] for m in graph} >= set(FLOW)
+
+    def stage(mod: str) -> int:
+        return FLOW.index(mod.split(".")[0]) if mod.split(".")[0] in FLOW else -1
+
+    upstream = [f"{m} -> {d}" for m, deps in graph.items() if m != "cli" for d in deps
+                if stage(d) > stage(m) and stage(m) >= 0]
+    assert upstream == [], "imports against the data flow: " + ", ".join(upstream)

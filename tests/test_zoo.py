@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from fisched.compile import compile_untuned
-from fisched.frontend import load_model
-from fisched.measure import VMRunner, max_relative_error
-from fisched.zoo import ZOO
+from fisched.models.frontend import load_model
+from fisched.models.zoo import ZOO
+from fisched.tuning.compile import compile_untuned
+from fisched.tuning.measure import VMRunner, max_relative_error
 
 
 @pytest.mark.slow

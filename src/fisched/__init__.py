@@ -8,13 +8,13 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "FischedError": "fisched.errors",
-    "load_model": "fisched.frontend",
-    "Model": "fisched.frontend",
-    "make_target": "fisched.target",
-    "tune": "fisched.tune",
-    "compile_model": "fisched.compile",
-    "time_against_reference": "fisched.measure",
-    "FeatureImportanceModel": "fisched.fi_model",
+    "load_model": "fisched.models.frontend",
+    "Model": "fisched.models.frontend",
+    "make_target": "fisched.metaschedule.target",
+    "tune": "fisched.tuning.tune",
+    "compile_model": "fisched.tuning.compile",
+    "time_against_reference": "fisched.tuning.measure",
+    "FeatureImportanceModel": "fisched.costmodel.fi_model",
 }
 
 

@@ -33,7 +33,7 @@ def _workdir(args, name: str) -> Path:
 
 def _setup_threads(target) -> int:
     """Make TVM's runtime use the target's cores (and say so); respects TVM_NUM_THREADS."""
-    from .target import num_cores
+    from .metaschedule.target import num_cores
 
     cores = num_cores(target)
     os.environ.setdefault("TVM_NUM_THREADS", str(cores))
@@ -44,7 +44,7 @@ def _pipeline_choices(args, workdir: Path, target) -> dict:
     """``prepack`` and ``layout`` for ``load_model``: each flag if given; else what the workdir
     was tuned with (a run resumes as it began; workdirs from before fisched recorded them have
     weights and layouts as the model file has them); else ``frontend.default_pipeline``."""
-    from .frontend import default_pipeline
+    from .models.frontend import default_pipeline
     from .workdir import META_FILE, meta_layout, meta_prepack, read_meta
 
     if (workdir / META_FILE).exists():
@@ -58,12 +58,12 @@ def _pipeline_choices(args, workdir: Path, target) -> dict:
 
 
 def cmd_tune(args) -> int:
-    from .compile import compile_model, scheduled_share
-    from .frontend import load_model, model_name
-    from .records import open_database
-    from .report import write_tune_report
-    from .target import check_cross_target, describe, make_target
-    from .tune import tune
+    from .metaschedule.records import open_database
+    from .metaschedule.target import check_cross_target, describe, make_target
+    from .models.frontend import load_model, model_name
+    from .tuning.compile import compile_model, scheduled_share
+    from .tuning.report import write_tune_report
+    from .tuning.tune import tune
     from .workdir import locked
 
     if args.trials <= 0:
@@ -86,7 +86,7 @@ def cmd_tune(args) -> int:
             raise FischedError("--prior and --reselect-every apply to --cost-model fi only")
         if args.reselect_every < 0:
             raise FischedError(f"--reselect-every must not be negative, got {args.reselect_every}")
-        from .fi_model import default_fi_model
+        from .costmodel.fi_model import default_fi_model
 
         prior = {None: "default", "none": None}.get(args.prior, args.prior)
         cost_model_obj = default_fi_model(threads, args.seed, prior=prior,
@@ -106,7 +106,7 @@ def cmd_tune(args) -> int:
             print("validation skipped: it times kernels on this host, tuning measured them on the "
                   "RPC devices", file=sys.stderr)
         elif args.validate_top:
-            from .validate import validate
+            from .tuning.validate import validate
 
             summary = validate(model, workdir, target, top=args.validate_top)
             changed = sum(not t["kept"] for t in summary["tasks"])
@@ -127,7 +127,7 @@ def _learn(args, workdir: Path) -> None:
     came from an RPC device (``library.learn``)."""
     if not args.learn:
         return
-    from .library import learn, meta_host
+    from .costmodel.library import learn, meta_host
 
     host = meta_host(workdir)
     if host is None:
@@ -139,11 +139,11 @@ def _learn(args, workdir: Path) -> None:
 
 
 def cmd_show(args) -> int:
-    from .report import format_state, workdir_state
+    from .tuning.report import format_state, workdir_state
 
     state = workdir_state(args.workdir)
     if args.plot:
-        from .plots import tuning_curve
+        from .study.plots import tuning_curve
 
         if not state["curve"]:
             raise FischedError(f"{args.workdir} keeps no tuning curve (tuned before fisched "
@@ -156,7 +156,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .measure import run_library
+    from .tuning.measure import run_library
 
     result = run_library(args.workdir, args.inputs, args.output, args.repeat)
     if args.json:
@@ -170,11 +170,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from .compile import LIBRARY_FILE, compile_model, compile_untuned
-    from .frontend import load_model, model_name
-    from .measure import VMRunner, time_against_reference
-    from .report import write_measure_report
-    from .target import make_target
+    from .metaschedule.target import make_target
+    from .models.frontend import load_model, model_name
+    from .tuning.compile import LIBRARY_FILE, compile_model, compile_untuned
+    from .tuning.measure import VMRunner, time_against_reference
+    from .tuning.report import write_measure_report
     from .workdir import MEASURE_REPORT, input_shapes, model_settings, model_spec, read_meta
 
     if args.model is None and args.workdir is None:
@@ -207,8 +207,8 @@ def cmd_measure(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .collect import collect
-    from .target import describe, make_target
+    from .metaschedule.target import describe, make_target
+    from .tuning.collect import collect
 
     if args.trials_per_task <= 0:
         raise FischedError(f"--trials-per-task must be positive, got {args.trials_per_task}")
@@ -227,7 +227,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_library_info(args) -> int:
-    from .library import default_root, describe_library
+    from .costmodel.library import default_root, describe_library
 
     rows = describe_library(args.library)
     if args.json:
@@ -244,7 +244,7 @@ def cmd_library_info(args) -> int:
 
 
 def cmd_library_add(args) -> int:
-    from .library import learn, meta_host
+    from .costmodel.library import learn, meta_host
 
     for workdir in map(Path, args.workdirs):
         host = args.host or meta_host(workdir)
@@ -258,7 +258,7 @@ def cmd_library_add(args) -> int:
 
 
 def cmd_dataset_build(args) -> int:
-    from .dataset import build_dataset, describe
+    from .costmodel.dataset import build_dataset, describe
 
     out = Path(args.output)
     ds = build_dataset(args.databases, progress=not args.quiet)
@@ -269,17 +269,17 @@ def cmd_dataset_build(args) -> int:
 
 
 def cmd_dataset_info(args) -> int:
-    from .dataset import describe, load_dataset
+    from .costmodel.dataset import describe, load_dataset
 
     print(describe(load_dataset(args.dataset), args.plot))
     return 0
 
 
 def cmd_importance(args) -> int:
-    from .dataset import constant_features, load_dataset
-    from .importance import SCORES, FeatureSelection, feature_importance, importance_table
-    from .plots import importance_plots
+    from .costmodel.dataset import constant_features, load_dataset
+    from .costmodel.importance import SCORES, FeatureSelection, feature_importance, importance_table
     from .provenance import provenance
+    from .study.plots import importance_plots
 
     ds = load_dataset(args.dataset)
     out = Path(args.output)
@@ -308,10 +308,10 @@ def cmd_importance(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .dataset import load_dataset
-    from .evaluate import default_configs, evaluate_repeated, results_table
-    from .plots import dims_curve
+    from .costmodel.dataset import load_dataset
     from .provenance import provenance
+    from .study.evaluate import default_configs, evaluate_repeated, results_table
+    from .study.plots import dims_curve
 
     ds = load_dataset(args.dataset)
     if args.folds < 2 or args.repeats < 1:
@@ -341,8 +341,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from .experiment import ARMS, experiment
-    from .target import make_target
+    from .metaschedule.target import host_cpu, make_target
+    from .study.experiment import ARMS, experiment
 
     if args.trials <= 0 or args.seeds <= 0 or args.rounds <= 0:
         raise FischedError("--trials, --seeds and --rounds must be positive")
@@ -351,7 +351,7 @@ def cmd_experiment(args) -> int:
     arms = tuple(args.arms.split(","))
     if len(arms) != 2 or not set(arms) <= set(ARMS):
         raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
-    out = Path(args.workdir)
+    out = Path(args.workdir or f"results/experiment/{host_cpu()}")
     budget = {} if args.pair_budget is None else {"pair_budget_s": args.pair_budget}
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
@@ -364,7 +364,7 @@ def cmd_experiment(args) -> int:
 
 def cmd_zoo(args) -> int:
     """The built-in models: name, input shapes, one line on what each is."""
-    from .zoo import ZOO, describe_zoo
+    from .models.zoo import ZOO, describe_zoo
 
     rows = describe_zoo()
     if args.json:
@@ -381,8 +381,8 @@ def cmd_zoo(args) -> int:
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     """--prepack, --layout and --kernels: how a model's tasks are formed and searched (tune
     and collect; a workdir records them and refuses the other choice)."""
-    from .frontend import LAYOUTS
-    from .kernels import KERNELS
+    from .metaschedule.kernels import KERNELS
+    from .models.frontend import LAYOUTS
 
     p.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
                    help="let each kernel's schedule choose its weights' layout, rewritten once "
@@ -399,7 +399,7 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
 
 def _add_library_args(p: argparse.ArgumentParser, reuse: bool) -> None:
     """--learn (and, for tune, --reuse) and --library: the host's local library
-    (``fisched.library``)."""
+    (``fisched.costmodel.library``)."""
     p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=True,
                    help="add the measured programs to this host's library, which the fi cost "
                    "model's prior and --reuse draw on (default: on)")
@@ -415,7 +415,7 @@ def _add_library_args(p: argparse.ArgumentParser, reuse: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .cost_models import COST_MODELS
+    from .costmodel.cost_models import COST_MODELS
 
     parser = argparse.ArgumentParser(prog="fisched", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fisched {__version__}")
@@ -583,18 +583,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--arms", default="xgb,fi-prior",
                    help="baseline,candidate among xgb (stock), fi (cold), fi-prior (fi "
-                   "warm-started from --prior minus the tuned model's tasks), random")
+                   "warm-started from --prior minus the tuned model's tasks, its selection "
+                   "fitted on that prior), fi-library (shipped data plus what this seed's "
+                   "earlier runs learned, known schedules reused), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")
     p.add_argument("--rounds", type=int, default=2,
                    help="rounds over every task the budget is sized for (default 2)")
-    p.add_argument("--workdir", default="results/experiment")
+    p.add_argument("--workdir", default=None,
+                   help="default: results/experiment/HOST (this host's LLVM cpu name)")
     p.add_argument("--target", default=None)
     p.add_argument("--summarize", action="store_true",
                    help="only summarise the runs already finished; tune nothing")
     p.add_argument("--pair-budget", type=float, default=None, metavar="SECONDS",
                    help="timed seconds per compiled model in the side-by-side timing "
-                   "(default: fisched.experiment.PAIR_BUDGET_S)")
+                   "(default: fisched.study.experiment.PAIR_BUDGET_S)")
     p.add_argument("--time-pairs", action="store_true",
                    help="tune nothing: time side by side the finished pairs that have no "
                    "final.json yet (delete one to time it again), then summarise")

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import FischedError
-from .frontend import AS_IS, Model, load_model
+from .metaschedule.target import make_target, num_cores
+from .models.frontend import AS_IS, Model, load_model
 from .provenance import provenance
-from .target import make_target, num_cores
 
 META_FILE = "fisched.json"
 WORKLOAD_FILE = "database_workload.json"
@@ -132,7 +132,7 @@ def meta_layout(meta: dict) -> str:
 
 
 def meta_kernels(meta: dict) -> str:
-    """The design space a workdir was tuned with (``fisched.kernels``); workdirs from before
+    """The design space a workdir was tuned with (``fisched.metaschedule.kernels``); workdirs from before
     fisched recorded it were tuned with MetaSchedule's stock rules."""
     return meta.get("kernels", "stock")
 

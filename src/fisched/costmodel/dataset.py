@@ -1,7 +1,7 @@
 """Cost-model datasets built from MetaSchedule JSON databases.
 
 Each record's trace is replayed on its workload and MetaSchedule's ``PerStoreFeature`` extracts
-its rows (one per BufferStore, 164 columns, named in ``fisched.features``). The file is a
+its rows (one per BufferStore, 164 columns, named in ``fisched.costmodel.features``). The file is a
 compressed ``.npz`` of flat arrays so 10k programs load in well under a second:
 
 - ``features`` float32 [rows, 164] and ``row_ptr`` int64 [programs + 1]: program i owns rows
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FischedError
+from ..errors import FischedError
+from ..metaschedule.records import FAILED_SECONDS
+from ..metaschedule.target import make_target, target_host
 from .features import FEATURE_NAMES, N_FEATURES
-from .records import FAILED_SECONDS
-from .target import make_target, target_host
 
 FORMAT = "fisched-dataset"
 FORMAT_VERSION = 1
@@ -171,9 +171,9 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
     """Name, model, weight and FLOPs of each workload, by re-extracting the model's tasks."""
     from tvm_ffi import structural_equal
 
-    from .frontend import load_model
-    from .tasks import extract
-    from .workdir import input_shapes, model_settings, model_spec
+    from ..metaschedule.tasks import extract
+    from ..models.frontend import load_model
+    from ..workdir import input_shapes, model_settings, model_spec
 
     spec = model_spec(meta)
     tasks = []
@@ -233,9 +233,9 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
 
-    from .provenance import provenance
-    from .records import open_database
-    from .workdir import read_meta
+    from ..metaschedule.records import open_database
+    from ..provenance import provenance
+    from ..workdir import read_meta
 
     feats, row_counts, runs, run_counts, task_ids, tasks = [], [], [], [], [], []
     extractor = ms.feature_extractor.PerStoreFeature()

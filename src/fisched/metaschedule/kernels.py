@@ -304,7 +304,7 @@ def register_tiling_rule(unit: VectorUnit, fallback):
 
 
 def check_kernels(kernels: str) -> str:
-    from .errors import FischedError
+    from ..errors import FischedError
 
     if kernels not in KERNELS:
         raise FischedError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")

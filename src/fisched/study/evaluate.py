@@ -16,12 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dataset import Dataset, constant_features
-from .features import N_FEATURES
-from .importance import (FeatureSelection, booster_scores, fit_model, pairwise_accuracy,
-                         permutation_importance, task_split)
-from .labels import labels_for
-from .packsum import STOCK_PARAMS
+from ..costmodel.dataset import Dataset, constant_features
+from ..costmodel.features import N_FEATURES
+from ..costmodel.importance import (
+    FeatureSelection,
+    booster_scores,
+    fit_model,
+    pairwise_accuracy,
+    permutation_importance,
+    task_split,
+)
+from ..costmodel.labels import labels_for
+from ..costmodel.packsum import STOCK_PARAMS
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import FischedError
+from ..errors import FischedError
 
 LabelFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .provenance import provenance
+from ..provenance import provenance
+from ..workdir import LIBRARY_FILE, MEASURE_REPORT, TUNE_REPORT, read_curve, read_meta, write_json
 from .tune import TuneResult, task_summary
-from .workdir import LIBRARY_FILE, MEASURE_REPORT, TUNE_REPORT, read_curve, read_meta, write_json
-
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -56,7 +56,7 @@ class PairwiseRank:
 
     def __init__(self, labels: np.ndarray, weights: np.ndarray, groups: np.ndarray | None,
                  max_pairs: int = 200_000, seed: int = 0) -> None:
-        from .errors import FischedError
+        from ..errors import FischedError
 
         if groups is None or len(groups) != len(labels):
             raise FischedError("the pairwise objective needs the task (group) of every program")
@@ -142,7 +142,7 @@ class PackSumXGB:
         """
         import xgboost as xgb
 
-        from .errors import FischedError
+        from ..errors import FischedError
 
         if self.objective not in OBJECTIVES:
             raise FischedError(f"unknown objective {self.objective!r}: "
@@ -194,7 +194,7 @@ class PackSumXGB:
 
     def predict(self, rows: np.ndarray, row_ptr: np.ndarray) -> np.ndarray:
         if rows.shape[1] != self.n_features_:
-            from .errors import FischedError
+            from ..errors import FischedError
 
             raise FischedError(f"model was trained on {self.n_features_} features, "
                                f"got rows with {rows.shape[1]}")

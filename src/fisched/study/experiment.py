@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .compile import LIBRARY_FILE, compile_model
-from .cost_models import make_cost_model
-from .errors import FischedError
-from .frontend import default_pipeline, load_model
-from .library import learn
-from .measure import VMRunner, time_against_reference, time_side_by_side
-from .provenance import provenance
-from .target import host_info, num_cores
-from .tune import extract, model_settings, read_meta, trials_per_iter, tune
+from ..costmodel.cost_models import make_cost_model
+from ..costmodel.library import learn
+from ..errors import FischedError
+from ..metaschedule.target import host_info, num_cores
+from ..models.frontend import default_pipeline, load_model
+from ..provenance import provenance
+from ..tuning.compile import LIBRARY_FILE, compile_model
+from ..tuning.measure import VMRunner, time_against_reference, time_side_by_side
+from ..tuning.tune import extract, model_settings, read_meta, trials_per_iter, tune
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -67,8 +67,8 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     """
     from tvm_ffi import structural_hash
 
-    from .records import mean_seconds
-    from .workdir import RECORD_FILE, WORKLOAD_FILE
+    from ..metaschedule.records import mean_seconds
+    from ..workdir import RECORD_FILE, WORKLOAD_FILE
 
     task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
     workloads = [json.loads(line)[0] for line in (workdir / WORKLOAD_FILE).read_text().splitlines()
@@ -103,16 +103,16 @@ ARMS = ("xgb", "fi", "fi-prior", "fi-library", "random")
 warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
 selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
-experiment's own library (``fisched.library``: what this seed's earlier runs of the arm
+experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
 then learns into that library, so a later model of the same seed starts from it."""
 
 
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
-    from .fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
-    from .importance import fit_selection
-    from .library import default_prior
-    from .target import host_cpu
+    from ..costmodel.fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
+    from ..costmodel.importance import fit_selection
+    from ..costmodel.library import default_prior
+    from ..metaschedule.target import host_cpu
 
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
@@ -127,8 +127,8 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
 
 def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
     """The prior dataset minus every task of ``model`` (by structure and by model name)."""
-    from .dataset import load_dataset
-    from .fi_model import DEFAULT_PRIOR
+    from ..costmodel.dataset import load_dataset
+    from ..costmodel.fi_model import DEFAULT_PRIOR
 
     path = prior or DEFAULT_PRIOR
     if not Path(path).exists():

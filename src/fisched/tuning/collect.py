@@ -19,15 +19,24 @@ import logging
 import time
 from pathlib import Path
 
-from .build import make_builder
-from .cost_models import make_cost_model
-from .frontend import default_pipeline, load_model, model_name
-from .kernels import check_kernels
-from .library import learn as learn_workdir
-from .records import open_database, records_by_task
-from .target import host_info, num_cores
-from .tune import (META_FILE, _make_progress_callback, check_meta, extract, model_settings,
-                   read_meta, resolve_kernels, run_search, write_meta)
+from ..costmodel.cost_models import make_cost_model
+from ..costmodel.library import learn as learn_workdir
+from ..metaschedule.build import make_builder
+from ..metaschedule.kernels import check_kernels
+from ..metaschedule.records import open_database, records_by_task
+from ..metaschedule.target import host_info, num_cores
+from ..models.frontend import default_pipeline, load_model, model_name
+from .tune import (
+    META_FILE,
+    _make_progress_callback,
+    check_meta,
+    extract,
+    model_settings,
+    read_meta,
+    resolve_kernels,
+    run_search,
+    write_meta,
+)
 
 log = logging.getLogger("fisched")
 
@@ -42,7 +51,7 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
     ``prepack``, ``layout`` and ``kernels`` as in ``fisched tune``: None takes a model folder's
     recorded choice, or the defaults for ``target`` in a new one; another choice than a
     folder's is refused. ``learn``: add each model's programs to this host's library
-    (``fisched.library``, under ``library`` or its default root) once its tasks are done.
+    (``fisched.costmodel.library``, under ``library`` or its default root) once its tasks are done.
     """
     if kernels is not None:
         check_kernels(kernels)

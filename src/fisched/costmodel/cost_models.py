@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import FischedError
+from ..errors import FischedError
 
 
 def _xgb(num_cores: int, seed: int | None):

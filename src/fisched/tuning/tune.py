@@ -14,19 +14,33 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import intrinsics_for, make_builder, make_runner
-from .cost_models import make_cost_model
-from .errors import FischedError
-from .frontend import Model
-from .kernels import DEFAULT_KERNELS, check_kernels, space_generator
-from .library import schedule_sources
+from ..costmodel.cost_models import make_cost_model
+from ..costmodel.library import schedule_sources
+from ..errors import FischedError
+from ..metaschedule.build import intrinsics_for, make_builder, make_runner
+from ..metaschedule.kernels import DEFAULT_KERNELS, check_kernels, space_generator
+from ..metaschedule.records import best_seconds, open_database, records_by_task, run_seconds
+from ..metaschedule.target import describe, host_cpu, host_info, num_cores
+from ..metaschedule.tasks import Task, extract
+from ..models.frontend import Model
+from ..workdir import (
+    CURVE_FILE,
+    META_FILE,
+    check_meta,
+    discard_validated,
+    load_tuned_model,
+    locked,
+    meta_fast_math,
+    meta_kernels,
+    meta_layout,
+    meta_prepack,
+    model_settings,
+    read_curve,
+    read_meta,
+    write_json,
+    write_meta,
+)
 from .reuse import warm_start
-from .records import best_seconds, open_database, records_by_task, run_seconds
-from .target import describe, host_cpu, host_info, num_cores
-from .tasks import Task, extract
-from .workdir import (CURVE_FILE, META_FILE, check_meta, discard_validated, load_tuned_model,
-                      locked, meta_fast_math, meta_kernels, meta_layout, meta_prepack,
-                      model_settings, read_curve, read_meta, write_json, write_meta)
 
 __all__ = ["META_FILE", "Task", "TuneResult", "check_meta", "extract", "load_tuned_model",
            "meta_fast_math", "meta_layout", "meta_prepack", "model_settings", "read_meta",
@@ -253,7 +267,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
 
     ``population`` is the evolutionary search's per task (``search_strategy``); ``builder`` and
     ``task_scheduler`` replace fisched's (benchmarks pass MetaSchedule's stock ones).
-    ``kernels`` is the design space (``fisched.kernels``): None resumes a workdir with the one it
+    ``kernels`` is the design space (``fisched.metaschedule.kernels``): None resumes a workdir with the one it
     was tuned with and starts a new one with ``DEFAULT_KERNELS``; naming the other one of a
     workdir's is refused (its records would come from two searches).
     ``reuse``: a task with no record yet starts from the best known schedules of structurally

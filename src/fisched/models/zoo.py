@@ -135,7 +135,7 @@ class GraphBuilder:
         out = helper.make_tensor_value_info(output, TensorProto.FLOAT, out_shape)
         graph = helper.make_graph(self.nodes, name, inputs, [out], self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="fisched.zoo")
+                                  producer_name="fisched.models.zoo")
         model.ir_version = 8
         onnx.checker.check_model(model)
         return model

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FischedError
 from .dataset import Dataset, constant_features
-from .errors import FischedError
 from .features import FEATURE_GROUPS, FEATURE_NAMES, N_FEATURES
 from .labels import labels_for
 from .packsum import PackSumXGB

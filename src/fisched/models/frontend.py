@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FischedError
+from ..errors import FischedError
 from .zoo import ZOO, sample_inputs
 
 log = logging.getLogger("fisched")
@@ -117,7 +117,7 @@ def fuse(mod, prepack: bool = False, layout: str = AS_IS):
     With ``prepack``, every kernel input that is a constant (the weights of an ONNX model) is
     marked layout-free (``AttachAttrLayoutFreeBuffers``): each task's schedule may then read
     its weights in a layout of its own choosing, rewritten once when the model is compiled
-    (``fisched.compile``), as TVM's ``static_shape_tuning_pipeline(cpu_weight_prepack=True)``
+    (``fisched.tuning.compile``), as TVM's ``static_shape_tuning_pipeline(cpu_weight_prepack=True)``
     does. Both change the tasks, so tuning and compiling must agree on them.
     """
     import tvm

@@ -202,9 +202,9 @@ def run_library(workdir, inputs_path, output_path=None, repeat: int = 10) -> dic
     import os
     from pathlib import Path
 
-    from .errors import FischedError
-    from .target import make_target, num_cores
-    from .workdir import LIBRARY_FILE, read_meta
+    from ..errors import FischedError
+    from ..metaschedule.target import make_target, num_cores
+    from ..workdir import LIBRARY_FILE, read_meta
 
     if repeat <= 0:
         raise FischedError(f"--repeat must be positive, got {repeat}")

@@ -5,13 +5,13 @@ ran on (``learn``; ``--no-learn`` opts out). A host's library is a folder,
 ``<root>/<llvm cpu>/`` (``DEFAULT_ROOT``: ``$XDG_CACHE_HOME/fisched/library``, else
 ``~/.cache/fisched/library``), holding
 
-- ``prior.npz``: a dataset (``fisched.dataset``) of every program measured there, which the fi
+- ``prior.npz``: a dataset (``fisched.costmodel.dataset``) of every program measured there, which the fi
   cost model trains on beside the shipped prior (``default_prior``). Bounded at
   ``max_programs``: the programs of the workdirs added longest ago go first. A workdir added
   again (tuned further) replaces its earlier programs.
 - ``schedules/<kernels>/``: a MetaSchedule JSON database per design space
-  (``fisched.kernels``) with the best ``keep`` records of each workload, from which a later tune
-  of a structurally equal task in the same design space starts (``fisched.reuse``). The shipped
+  (``fisched.metaschedule.kernels``) with the best ``keep`` records of each workload, from which a later tune
+  of a structurally equal task in the same design space starts (``fisched.tuning.reuse``). The shipped
   library, ``defaults/library/`` (schedules only, made the same way from the committed
   collection by ``fisched library add``), serves as well.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metaschedule.records import best_distinct, records_by_task
+from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
-from .records import best_distinct, records_by_task
-from .workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 
 log = logging.getLogger("fisched")
 
@@ -44,7 +44,7 @@ DEFAULT_MAX_PROGRAMS = 50_000
 """Programs a host's local prior keeps: about ten collections of the zoo (the shipped prior has
 5,919); a fit on that many takes tens of seconds with one thread."""
 DEFAULT_KEEP = 4  # records per workload kept for reuse
-SHIPPED_LIBRARY = Path(__file__).parent / "defaults" / "library"
+SHIPPED_LIBRARY = Path(__file__).parent.parent / "defaults" / "library"
 
 
 def default_root() -> Path:
@@ -164,7 +164,7 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
 
-    from .records import open_database
+    from ..metaschedule.records import open_database
 
     groups: dict[int, tuple] = {}  # structural hash -> (workload module, records)
     sources = [open_database(workdir)]

@@ -10,7 +10,7 @@ interleaved rounds on the same arguments (each round as the tuning runner times 
 the order turning each round), and keeps the one with the lowest median. The picks go to a
 small database of their own in ``<workdir>/validated/``, which ``compile_model`` consults first;
 the tuning database is left as MetaSchedule wrote it, and tuning again removes the picks.
-Arguments are allocated as the tuning runner allocates them (``fisched.build.alloc_arguments``:
+Arguments are allocated as the tuning runner allocates them (``fisched.metaschedule.build.alloc_arguments``:
 integer inputs, gather/take indices, at zero, so no kernel reads out of bounds in process).
 """
 
@@ -21,9 +21,9 @@ import statistics
 import time
 from pathlib import Path
 
+from ..metaschedule.records import best_distinct, open_database, records_by_task, run_seconds
+from ..workdir import validated_dir
 from .measure import rotated
-from .records import best_distinct, open_database, records_by_task, run_seconds
-from .workdir import validated_dir
 
 DEFAULT_TOP = 5
 DEFAULT_ROUNDS = 5
@@ -58,8 +58,8 @@ def retime(records: list, target, rounds: int) -> tuple[list, list[list[float]]]
     candidates and the seconds per call of each, round by round."""
     import tvm
 
-    from .build import alloc_arguments, fast_build
-    from .dataset import replay
+    from ..costmodel.dataset import replay
+    from ..metaschedule.build import alloc_arguments, fast_build
 
     dev = tvm.cpu()
     cands = [replay(r) for r in records]
@@ -78,7 +78,7 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     """
     from tvm.s_tir import meta_schedule as ms
 
-    from .tasks import extract
+    from ..metaschedule.tasks import extract
 
     if top < 2 or rounds < 1:
         raise ValueError("validation needs top >= 2 and rounds >= 1")

@@ -14,19 +14,18 @@ import logging
 from pathlib import Path
 
 import numpy as np
-
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm_ffi import structural_hash
 
+from ..metaschedule.records import mean_seconds
+from ..metaschedule.target import host_cpu
 from .dataset import Dataset, load_dataset
 from .features import N_FEATURES
 from .importance import FeatureSelection, fit_model, reselect
 from .labels import get_label_fn, labels_for
 from .library import default_prior
 from .packsum import PackSumXGB
-from .records import mean_seconds
-from .target import host_cpu
 
 log = logging.getLogger("fisched")
 
@@ -43,7 +42,7 @@ DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
 FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
-DEFAULTS = Path(__file__).parent / "defaults"
+DEFAULTS = Path(__file__).parent.parent / "defaults"
 DEFAULT_SELECTION = DEFAULTS / "selection.json"
 DEFAULT_PRIOR = DEFAULTS / "prior.npz"
 

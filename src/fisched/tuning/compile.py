@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import FischedError
-from .frontend import AS_IS, Model
-from .records import open_database
-from .workdir import LIBRARY_FILE
-
+from ..errors import FischedError
+from ..metaschedule.records import open_database
+from ..models.frontend import AS_IS, Model
+from ..workdir import LIBRARY_FILE
 
 
 def compile_with_database(model: Model, target, database):
@@ -26,8 +25,8 @@ def compile_with_database(model: Model, target, database):
     from tvm import relax
     from tvm.s_tir import meta_schedule as ms
 
-    from .build import intrinsics_for
-    from .frontend import fuse
+    from ..metaschedule.build import intrinsics_for
+    from ..models.frontend import fuse
 
     if target.kind.name != "llvm":
         if model.prepack or model.layout != AS_IS:
@@ -60,7 +59,7 @@ def compile_untuned(model: Model, target):
 
 
 def workdir_database(workdir: str | Path, picks_dir: str | Path | None = None):
-    """What a workdir compiles with: its validated picks (``fisched.validate``; by default in
+    """What a workdir compiles with: its validated picks (``fisched.tuning.validate``; by default in
     ``<workdir>/validated``) first, then MetaSchedule's best record for every other task."""
     from tvm.s_tir import meta_schedule as ms
 
@@ -91,7 +90,7 @@ def scheduled_share(model: Model, target, database) -> tuple[int, int]:
     import tvm
     from tvm import relax
 
-    from .frontend import fuse
+    from ..models.frontend import fuse
 
     with target, database, tvm.transform.PassContext(opt_level=3):
         mod = relax.transform.MetaScheduleApplyDatabase()(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import FischedError
-from .frontend import Model, fuse
+from ..errors import FischedError
+from ..models.frontend import Model, fuse
 
 
 @dataclass

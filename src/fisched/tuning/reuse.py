@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .library import known_schedules
-from .records import records_by_task
+from ..costmodel.library import known_schedules
+from ..metaschedule.records import records_by_task
 from .validate import retime
 
 log = logging.getLogger("fisched")

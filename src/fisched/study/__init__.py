@@ -1,0 +1,1 @@
+"""The study harness: offline evaluation, the whole-model experiment, plots."""
