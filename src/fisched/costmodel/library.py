@@ -177,6 +177,7 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
             groups.setdefault(key, (rec.workload.mod, []))[1].append(rec)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     out = ms.database.JSONDatabase(work_dir=str(tmp), module_equality="structural")
     n = 0
     for mod, recs in groups.values():

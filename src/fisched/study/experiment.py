@@ -178,9 +178,9 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
                   callbacks=(_curve_callback(curve, start),), reuse=arm == "fi-library",
                   library=library)
     curve = with_estimates(curve, workdir, tasks)
-    library = compile_model(model, workdir, target)
+    compiled = compile_model(model, workdir, target)
     # the reference is what a user compares against, timed in the same rounds
-    timed, error = time_against_reference(model, VMRunner(str(library)), "tuned", 5.0)
+    timed, error = time_against_reference(model, VMRunner(str(compiled)), "tuned", 5.0)
     latency = timed[0]
     meta, host = read_meta(workdir), host_info()
     reference = None if model.reference is None else {
