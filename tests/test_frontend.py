@@ -2,7 +2,6 @@
 
 import sys
 
-import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper

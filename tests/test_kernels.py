@@ -54,7 +54,7 @@ def _main_block(sch):
 def test_vector_unit_follows_the_target_not_the_host():
     import tvm
 
-    from fisched.metaschedule.kernels import VectorUnit, vector_unit
+    from fisched.metaschedule.target import VectorUnit, vector_unit
 
     def unit(**spec):
         return vector_unit(tvm.target.Target({"kind": "llvm", **spec}))
@@ -143,7 +143,6 @@ def _run(mod, target, args):
 def test_register_tiled_candidates_compute_the_same(tasks, target, word):
     """Several sampled candidates of the conv (with its fused BN/residual/ReLU epilogue) and of
     the dense layer, post-processed as MetaSchedule does, match the unscheduled function."""
-    from tvm.s_tir import meta_schedule as ms
 
     from fisched.metaschedule.kernels import TILED_MARK
 

@@ -27,20 +27,15 @@ import functools
 import importlib
 import importlib.util
 import os
-import platform
 import sys
 import tempfile
 import types
 from contextlib import contextmanager
 
-_X86_ARCHS = ("x86_64", "amd64", "i386", "i686")
+from .target import arch_family
+
 _INTRIN_MODULE = "tvm.s_tir.tensor_intrin"
 _PLACEHOLDER_DOC = "placeholder: only the target family's tensor intrinsics are loaded"
-
-
-def _cpu_arch(target) -> str:
-    triple = str(target.attrs.get("mtriple", "") or "") or platform.machine()
-    return triple.lower()
 
 
 def intrinsic_family(target) -> str | None:
@@ -48,14 +43,8 @@ def intrinsic_family(target) -> str | None:
     (``x86``, ``arm_cpu``, ``riscv_cpu``), or None when it may be any (GPUs, other kinds)."""
     if target.kind.name != "llvm":
         return None
-    arch = _cpu_arch(target)
-    if arch.startswith(_X86_ARCHS):
-        return "x86"
-    if arch.startswith(("aarch64", "arm")):
-        return "arm_cpu"
-    if arch.startswith("riscv"):
-        return "riscv_cpu"
-    return None
+    return {"x86_64": "x86", "aarch64": "arm_cpu", "arm": "arm_cpu",
+            "riscv64": "riscv_cpu"}.get(arch_family(target))
 
 
 def fast_build(mod, target, _params):

@@ -32,6 +32,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .target import VectorUnit, vector_unit
+
 KERNELS = ("register-tiled", "stock")
 DEFAULT_KERNELS = "register-tiled"
 """Kernel search space for CPU targets: ``register-tiled`` (this module's rule in front of
@@ -44,49 +46,6 @@ leaves an annotated loop alone, so it does not fuse the unrolled register tile i
 vector."""
 
 log = logging.getLogger("fisched")
-
-
-@dataclass(frozen=True)
-class VectorUnit:
-    """What the rule needs to know of a CPU target's vector unit."""
-
-    bits: int  # width of one vector register
-    registers: int  # architectural vector registers
-
-    def lanes(self, dtype_bits: int) -> int:
-        return self.bits // dtype_bits
-
-    @property
-    def max_vectors(self) -> int:
-        """Accumulator vectors across one register tile's row (the rest hold operands)."""
-        return 4 if self.registers >= 32 else 2
-
-    @property
-    def max_rows(self) -> int:
-        """Rows of one register tile."""
-        return 8 if self.registers >= 32 else 6
-
-
-def vector_unit(target) -> VectorUnit:
-    """The vector unit an ``llvm`` target's ``mcpu``/``mtriple`` implies (not the host's: a
-    target for another CPU gets that CPU's)."""
-    from tvm.target import codegen
-
-    triple = str(target.attrs.get("mtriple", "") or "")
-    if triple.startswith(("aarch64", "arm64")):
-        return VectorUnit(128, 32)
-
-    def has(feature: str) -> bool:
-        try:
-            return bool(codegen.llvm_cpu_has_features(feature, target))
-        except Exception:  # an LLVM without the feature name: treat as absent
-            return False
-
-    if has("avx512f"):
-        return VectorUnit(512, 32)
-    if has("avx2") or has("avx"):
-        return VectorUnit(256, 16)
-    return VectorUnit(128, 16)
 
 
 @dataclass

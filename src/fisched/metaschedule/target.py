@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -84,6 +85,56 @@ def _arch_family(name: str) -> str:
         if name.startswith(prefixes):
             return family
     return name.split("-")[0]
+
+
+def arch_family(target) -> str:
+    """The architecture an ``llvm`` target compiles for: its ``mtriple``'s, else this
+    machine's (``x86_64``, ``aarch64``, ``arm``, ``riscv64``, or the triple's first part)."""
+    triple = str(target.attrs.get("mtriple", "") or "")
+    return _arch_family(triple or platform.machine())
+
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """A CPU target's vector unit, and the register tile fisched's schedule rule fits in it
+    (``kernels.RegisterTiling``)."""
+
+    bits: int  # width of one vector register
+    registers: int  # architectural vector registers
+
+    def lanes(self, dtype_bits: int) -> int:
+        return self.bits // dtype_bits
+
+    @property
+    def max_vectors(self) -> int:
+        """Accumulator vectors across one register tile's row (the rest hold operands)."""
+        return 4 if self.registers >= 32 else 2
+
+    @property
+    def max_rows(self) -> int:
+        """Rows of one register tile."""
+        return 8 if self.registers >= 32 else 6
+
+
+def vector_unit(target) -> VectorUnit:
+    """The vector unit an ``llvm`` target's ``mcpu``/``mtriple`` implies (not the host's: a
+    target for another CPU gets that CPU's)."""
+    from tvm.target import codegen
+
+    if arch_family(target) == "aarch64":
+        return VectorUnit(128, 32)
+
+    def has(feature: str) -> bool:
+        try:
+            return bool(codegen.llvm_cpu_has_features(feature, target))
+        except Exception:  # an LLVM without the feature name: treat as absent
+            return False
+
+    if has("avx512f"):
+        return VectorUnit(512, 32)
+    if has("avx2") or has("avx"):
+        return VectorUnit(256, 16)
+    return VectorUnit(128, 16)
 
 
 def cross_arch(target) -> str | None:
@@ -165,8 +216,6 @@ def target_host(target, cpu: str | None = None) -> dict:
     """What a target says of the machine it is for, where no host was recorded (workdirs from
     before fisched recorded ``host``): LLVM's cpu name, the CPU model if known, cores and the
     vector width its ``mcpu`` implies; no ISA flags."""
-    from .kernels import vector_unit
-
     return {"llvm_cpu": str(target.attrs.get("mcpu", "generic")), "model": cpu,
             "cores": num_cores(target), "isa": None,
             "vector_bits": vector_unit(target).bits if target.kind.name == "llvm" else None}
