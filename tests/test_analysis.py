@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -198,6 +200,30 @@ def _planted_dataset(n_tasks=12, per_task=30, seed=0):
              for i in range(n_tasks)]
     ptr = np.arange(n + 1, dtype=np.int64)
     return Dataset(feats, ptr, lat.astype(np.float64), ptr.copy(), task_id, tasks)
+
+
+def test_importance_and_evaluate_verbs_write_what_they_promise(tmp_path, capsys):
+    from fisched.cli import main
+
+    data = tmp_path / "planted.npz"
+    _planted_dataset().save(data)
+    out = tmp_path / "imp"
+    assert main(["importance", str(data), "-o", str(out), "--select", "top-k:2"]) == 0
+    ranked = json.loads((out / "importance.json").read_text())["features"]
+    assert {ranked[0]["index"], ranked[1]["index"]} == {3, 7}  # the planted ones rank first
+    assert FeatureSelection.load(out / "selection.json").indices_.tolist() == [3, 7]
+    assert (out / "importance.txt").read_text().count("\n") == N_FEATURES + 1
+    # a bad selection fails before any training, and writes nothing
+    assert main(["importance", str(data), "-o", str(tmp_path / "bad"), "--select", "best"]) == 2
+    assert not (tmp_path / "bad").exists()
+    res = tmp_path / "eval.json"
+    assert main(["evaluate", str(data), "-o", str(res), "--folds", "2", "--repeats", "1",
+                 "--configs", "stock", "-q"]) == 0
+    results = json.loads(res.read_text())["results"]
+    assert set(results) == {"stock"} and results["stock"]["pairwise"] > 0.75
+    assert res.with_suffix(".md").exists() and res.with_suffix(".png").exists()
+    assert main(["evaluate", str(data), "-o", str(res), "--configs", "nosuch"]) == 2
+    capsys.readouterr()
 
 
 @pytest.mark.slow

@@ -276,34 +276,21 @@ def cmd_dataset_info(args) -> int:
 
 
 def cmd_importance(args) -> int:
-    from .costmodel.dataset import constant_features, load_dataset
-    from .costmodel.importance import SCORES, FeatureSelection, feature_importance, importance_table
+    from .costmodel.dataset import load_dataset
+    from .costmodel.importance import parse_selection, write_importance
     from .provenance import provenance
     from .study.plots import importance_plots
 
-    ds = load_dataset(args.dataset)
+    parse_selection(args.select, args.by)  # a bad --select fails before any training
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    scores = feature_importance(ds, seed=args.seed, labels=args.labels)
-    table = importance_table(scores, by=args.by)
-    (out / "importance.json").write_text(json.dumps(
-        {"dataset": args.dataset, "by": args.by, "labels": args.labels, "features": table,
-         "provenance": provenance()}, indent=2))
-    lines = [f"{'rank':>4}  {'feature':<36} {'group':<16} " + " ".join(f"{k:>11}" for k in SCORES)]
-    lines += [f"{r['rank']:>4}  {r['name']:<36} {r['group']:<16} "
-              + " ".join(f"{r[k + '_share']:>11.4f}" for k in SCORES) for r in table]
-    (out / "importance.txt").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:args.top + 1]))
+    report = write_importance(load_dataset(args.dataset), out, args.select, args.by, args.labels,
+                              args.seed, args.dataset, provenance())
+    print("\n".join(report["lines"][:args.top + 1]))
     print(f"(shares of each score's total; full table in {out / 'importance.txt'})")
-    for path in importance_plots(table, out, by=args.by):
+    for path in importance_plots(report["table"], out, by=args.by):
         print(f"plot: {path}")
-    constant = np.zeros(len(table), bool)
-    constant[constant_features(ds)[0]] = True
-    policy, _, param = args.select.partition(":")
-    sel = FeatureSelection(policy, float(param or 0), args.by).fit(scores[args.by], constant)
-    sel.save(out / "selection.json", provenance())
-    print(f"selection {args.select} by {args.by}: {len(sel.indices_)} of {len(table)} features "
-          f"-> {out / 'selection.json'}")
+    print(f"selection {args.select} by {args.by}: {len(report['selection'].indices_)} of "
+          f"{len(report['table'])} features -> {out / 'selection.json'}")
     return 0
 
 

@@ -149,6 +149,9 @@ def permutation_importance(model: PackSumXGB, held: Dataset, used: np.ndarray, s
     return perm
 
 
+POLICIES = ("all", "nonconstant", "cumulative", "top-k", "threshold")
+
+
 @dataclass
 class FeatureSelection:
     """Which feature columns the cost model keeps.
@@ -234,6 +237,42 @@ def fit_selection(ds: Dataset, programs: np.ndarray | None = None,
     constant = np.zeros(N_FEATURES, bool)
     constant[constant_features(ds.subset(programs))[0]] = True
     return FeatureSelection(policy, param).fit(booster_scores(model.booster_), constant)
+
+
+def parse_selection(spec: str, by: str = "total_gain") -> FeatureSelection:
+    """``policy:param`` as the CLI takes it (``cumulative:0.95``, ``top-k:40``, ``all``)."""
+    policy, _, param = spec.partition(":")
+    if policy not in POLICIES:
+        raise FischedError(f"bad selection {spec!r}: the policy is one of {', '.join(POLICIES)}")
+    try:
+        return FeatureSelection(policy, float(param or 0), by)
+    except ValueError:
+        raise FischedError(f"bad selection {spec!r}: expected POLICY[:NUMBER]") from None
+
+
+def write_importance(ds: Dataset, out: str | Path, select: str = "cumulative:0.95",
+                     by: str = "total_gain", labels: str = "stock", seed: int = 0,
+                     source: str = "", provenance: dict | None = None) -> dict:
+    """Rank the features of ``ds`` (``feature_importance``) and write ``importance.json``,
+    ``importance.txt`` (a line per feature, every score as a share of its total) and the
+    selection ``select`` by ``by`` (``selection.json``) into ``out``; returns the table, the
+    text lines and the fitted selection (``fisched importance`` prints and plots them)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sel = parse_selection(select, by)
+    scores = feature_importance(ds, seed=seed, labels=labels)
+    table = importance_table(scores, by=by)
+    (out / "importance.json").write_text(json.dumps(
+        {"dataset": source, "by": by, "labels": labels, "features": table,
+         "provenance": provenance or {}}, indent=2))
+    lines = [f"{'rank':>4}  {'feature':<36} {'group':<16} " + " ".join(f"{k:>11}" for k in SCORES)]
+    lines += [f"{r['rank']:>4}  {r['name']:<36} {r['group']:<16} "
+              + " ".join(f"{r[k + '_share']:>11.4f}" for k in SCORES) for r in table]
+    (out / "importance.txt").write_text("\n".join(lines) + "\n")
+    constant = np.zeros(N_FEATURES, bool)
+    constant[constant_features(ds)[0]] = True
+    sel.fit(scores[by], constant).save(out / "selection.json", provenance)
+    return {"table": table, "lines": lines, "selection": sel}
 
 
 def importance_table(scores: dict[str, np.ndarray], by: str = "total_gain") -> list[dict]:
