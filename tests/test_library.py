@@ -119,10 +119,19 @@ def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):
     from fisched.costmodel.fi_model import DEFAULT_PRIOR
     from fisched.costmodel.library import PRIOR_FILE, default_prior, library_dir
 
-    shipped = default_prior("nohost", DEFAULT_PRIOR, tmp_path)
+    none = tmp_path / "no-shipped-library"
+    shipped = default_prior("nohost", DEFAULT_PRIOR, tmp_path, none)
     local = _dataset(3, 4, "nohost")
     local.save(library_dir("nohost", tmp_path) / PRIOR_FILE)
-    both = default_prior("nohost", DEFAULT_PRIOR, tmp_path)
+    both = default_prior("nohost", DEFAULT_PRIOR, tmp_path, none)
     assert both.n_programs == shipped.n_programs + 12
-    assert default_prior("nohost", None, tmp_path).n_programs == 12
-    assert default_prior("other", None, tmp_path) is None
+    assert default_prior("nohost", None, tmp_path, none).n_programs == 12
+    assert default_prior("other", None, tmp_path, none) is None
+    # a shipped library's host priors join the shipped dataset, every host's
+    ship = tmp_path / "shipped"
+    _dataset(2, 5, "hostA").save(library_dir("hostA", ship) / PRIOR_FILE)
+    _dataset(1, 5, "hostB").save(library_dir("hostB", ship) / PRIOR_FILE)
+    assert default_prior("other", None, tmp_path, ship).n_programs == 15
+    hosts = {task_host(d, t)["llvm_cpu"] for d in [default_prior("nohost", None, tmp_path, ship)]
+             for t in d.tasks}
+    assert hosts == {"hostA", "hostB", "nohost"}

@@ -12,8 +12,9 @@ ran on (``learn``; ``--no-learn`` opts out). A host's library is a folder,
 - ``schedules/<kernels>/``: a MetaSchedule JSON database per design space
   (``fisched.metaschedule.kernels``) with the best ``keep`` records of each workload, from which a later tune
   of a structurally equal task in the same design space starts (``fisched.tuning.reuse``). The shipped
-  library, ``defaults/library/`` (schedules only, made the same way from the committed
-  collection by ``fisched library add``), serves as well.
+  library, ``defaults/library/<host>/`` (made the same way from the committed collection by
+  ``fisched library add``), serves as well, and its ``prior.npz`` joins the fi prior
+  (``shipped_prior``).
 
 Writers hold the folder's lock exclusively, readers shared, and each file is replaced
 atomically, so two fisched processes on one host can learn and read at once.
@@ -222,13 +223,25 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
     return [best_distinct(recs, top) for recs in found]
 
 
-def default_prior(host: str, shipped: Path | None, root: str | Path | None = None):
-    """The fi model's default prior on ``host``: the shipped dataset plus the local library's
-    (None if neither exists)."""
-    parts = [load_dataset(shipped)] if shipped and Path(shipped).exists() else []
-    local = local_prior(host, root)
-    if local is not None:
-        parts.append(local)
+def shipped_prior(shipped: Path | None, library: Path = SHIPPED_LIBRARY):
+    """Everything fisched ships to train the fi prior on: the dataset file ``shipped``
+    (``defaults/prior.npz``) plus the ``prior.npz`` of every host in the shipped library (None
+    if there is nothing). Every host's, not only this one's: benchmarks/host_transfer.py
+    (results/host_transfer.md) measures whether another host's programs help."""
+    paths = [Path(shipped)] if shipped and Path(shipped).exists() else []
+    paths += sorted(Path(library).glob(f"*/{PRIOR_FILE}"))
+    parts = [load_dataset(p) for p in paths]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+
+
+def default_prior(host: str, shipped: Path | None, root: str | Path | None = None,
+                  library: Path = SHIPPED_LIBRARY):
+    """The fi model's default prior on ``host``: what fisched ships (``shipped_prior``) plus
+    the host's local library (None if there is nothing at all)."""
+    parts = [p for p in (shipped_prior(shipped, library), local_prior(host, root))
+             if p is not None]
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else concat_datasets(parts)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..costmodel.cost_models import make_cost_model
+from ..costmodel.dataset import host_name, task_host
 from ..costmodel.library import learn
 from ..errors import FischedError
 from ..metaschedule.target import host_info, num_cores
@@ -126,17 +127,21 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
 
 
 def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
-    """The prior dataset minus every task of ``model`` (by structure and by model name)."""
+    """The prior dataset (``prior``, or everything fisched ships: ``library.shipped_prior``;
+    never a local library) minus every task of ``model`` (by structure and by model name)."""
     from ..costmodel.dataset import load_dataset
     from ..costmodel.fi_model import DEFAULT_PRIOR
+    from ..costmodel.library import shipped_prior
 
-    path = prior or DEFAULT_PRIOR
-    if not Path(path).exists():
-        raise FischedError(f"the fi-prior arm needs a prior dataset: {path} not found")
-    full = load_dataset(path)
+    if prior is not None and not Path(prior).exists():
+        raise FischedError(f"the fi-prior arm needs a prior dataset: {prior} not found")
+    full = load_dataset(prior) if prior else shipped_prior(DEFAULT_PRIOR)
+    if full is None:
+        raise FischedError("the fi-prior arm needs a prior dataset: fisched ships none here")
     kept, left_out = full.without_tasks([t.mod for t in tasks], (model.name,))
-    return kept, {"path": str(path), "programs": kept.n_programs,
-                  "tasks": len(np.unique(kept.task_id)), "left_out": left_out}
+    return kept, {"path": str(prior or "shipped"), "programs": kept.n_programs,
+                  "tasks": len(np.unique(kept.task_id)), "left_out": left_out,
+                  "hosts": sorted({host_name(task_host(full, t)) for t in full.tasks})}
 
 
 def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
