@@ -1,4 +1,11 @@
-"""The ``fisched`` command line: verbs that read like the workflow (tune, measure, ...)."""
+"""The ``fisched`` command line: verbs that read like the workflow (tune, measure, ...).
+
+Each verb imports what it needs inside its ``cmd_*`` function, deliberately: ``fisched
+--help``, ``--version`` and a refused argument then answer without importing TVM, XGBoost or
+ONNX (seconds each). Modules below the CLI import at the top; they defer only heavy
+third-party packages (tvm, xgboost, onnxruntime, matplotlib), for the same reason and so that
+MetaSchedule's builder workers, which import ``fisched.metaschedule.build``, stay light.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from .errors import FischedError
 

@@ -25,8 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FischedError
-from ..metaschedule.records import FAILED_SECONDS
+from ..metaschedule.records import FAILED_SECONDS, open_database
 from ..metaschedule.target import make_target, target_host
+from ..metaschedule.tasks import extract
+from ..models.frontend import load_model
+from ..provenance import provenance
+from ..workdir import input_shapes, model_settings, model_spec, read_meta
 from .features import FEATURE_NAMES, N_FEATURES
 
 FORMAT = "fisched-dataset"
@@ -171,10 +175,6 @@ def _task_table(db_dir: Path, meta: dict, workloads: list, target) -> list[dict]
     """Name, model, weight and FLOPs of each workload, by re-extracting the model's tasks."""
     from tvm_ffi import structural_equal
 
-    from ..metaschedule.tasks import extract
-    from ..models.frontend import load_model
-    from ..workdir import input_shapes, model_settings, model_spec
-
     spec = model_spec(meta)
     tasks = []
     if spec:
@@ -232,10 +232,6 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
     from tqdm import tqdm
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
-
-    from ..metaschedule.records import open_database
-    from ..provenance import provenance
-    from ..workdir import read_meta
 
     feats, row_counts, runs, run_counts, task_ids, tasks = [], [], [], [], [], []
     extractor = ms.feature_extractor.PerStoreFeature()

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metaschedule.records import best_distinct, records_by_task
+from ..metaschedule.records import best_distinct, open_database, records_by_task
 from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
 
@@ -164,8 +164,6 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     ``workdir``'s database; returns the records it holds. The caller holds the lock."""
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
-
-    from ..metaschedule.records import open_database
 
     groups: dict[int, tuple] = {}  # structural hash -> (workload module, records)
     sources = [open_database(workdir)]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import FischedError
+
 # MetaSchedule's XGBConfig defaults (max_depth=10, gamma=0.001, min_child_weight=0, eta=0.2).
 # base_score 0: a program's score is a sum over its rows, so a per-row offset would only add
 # noise proportional to the row count.
@@ -56,8 +58,6 @@ class PairwiseRank:
 
     def __init__(self, labels: np.ndarray, weights: np.ndarray, groups: np.ndarray | None,
                  max_pairs: int = 200_000, seed: int = 0) -> None:
-        from ..errors import FischedError
-
         if groups is None or len(groups) != len(labels):
             raise FischedError("the pairwise objective needs the task (group) of every program")
         rng = np.random.default_rng(seed)
@@ -142,8 +142,6 @@ class PackSumXGB:
         """
         import xgboost as xgb
 
-        from ..errors import FischedError
-
         if self.objective not in OBJECTIVES:
             raise FischedError(f"unknown objective {self.objective!r}: "
                                f"choose from {', '.join(OBJECTIVES)}")
@@ -194,8 +192,6 @@ class PackSumXGB:
 
     def predict(self, rows: np.ndarray, row_ptr: np.ndarray) -> np.ndarray:
         if rows.shape[1] != self.n_features_:
-            from ..errors import FischedError
-
             raise FischedError(f"model was trained on {self.n_features_} features, "
                                f"got rows with {rows.shape[1]}")
         n = len(row_ptr) - 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ..errors import FischedError
 from .target import VectorUnit, vector_unit
 
 KERNELS = ("register-tiled", "stock")
@@ -263,8 +264,6 @@ def register_tiling_rule(unit: VectorUnit, fallback):
 
 
 def check_kernels(kernels: str) -> str:
-    from ..errors import FischedError
-
     if kernels not in KERNELS:
         raise FischedError(f"unknown kernels {kernels!r}: choose one of {', '.join(KERNELS)}")
     return kernels

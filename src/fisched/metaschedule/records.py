@@ -7,6 +7,7 @@ import logging
 import math
 from pathlib import Path
 
+from ..errors import FischedError
 from ..workdir import RECORD_FILE, WORKLOAD_FILE
 
 log = logging.getLogger("fisched")
@@ -53,8 +54,6 @@ def repair(workdir: str | Path) -> list[str]:
         if bad:
             # Records point at workloads by line number; only a cut-off tail can be dropped.
             if any(_parse(ln) is None for ln in lines[:len(good)]):
-                from ..errors import FischedError
-
                 raise FischedError(f"{wpath} is damaged before its last line; records index its "
                                    "lines, so it cannot be repaired automatically")
             _set_aside(wpath, good, bad)

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 from ..errors import FischedError
+from ..provenance import cpu_model
 
 
 def host_cpu() -> str:
@@ -185,7 +186,6 @@ _ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnn
 def host_info() -> dict:
     """What a results file records of the machine it was measured on: LLVM's name for the CPU,
     the CPU model, physical cores and the vector ISA flags the kernel reports."""
-    from ..provenance import cpu_model
 
     flags: set[str] = set()
     try:

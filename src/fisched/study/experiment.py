@@ -27,15 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from ..costmodel.cost_models import make_cost_model
-from ..costmodel.dataset import host_name, task_host
-from ..costmodel.library import learn
+from ..costmodel.dataset import host_name, load_dataset, task_host
+from ..costmodel.fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
+from ..costmodel.importance import fit_selection
+from ..costmodel.library import default_prior, learn, shipped_prior
 from ..errors import FischedError
-from ..metaschedule.target import host_info, num_cores
+from ..metaschedule.records import mean_seconds
+from ..metaschedule.target import host_cpu, host_info, num_cores
 from ..models.frontend import default_pipeline, load_model
 from ..provenance import provenance
 from ..tuning.compile import LIBRARY_FILE, compile_model
 from ..tuning.measure import VMRunner, time_against_reference, time_side_by_side
 from ..tuning.tune import extract, model_settings, read_meta, trials_per_iter, tune
+from ..workdir import RECORD_FILE, WORKLOAD_FILE
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -67,9 +71,6 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     fall out of bounds) is left out of it, and ``tasks_ok`` says how many tasks it covers.
     """
     from tvm_ffi import structural_hash
-
-    from ..metaschedule.records import mean_seconds
-    from ..workdir import RECORD_FILE, WORKLOAD_FILE
 
     task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
     workloads = [json.loads(line)[0] for line in (workdir / WORKLOAD_FILE).read_text().splitlines()
@@ -110,11 +111,6 @@ then learns into that library, so a later model of the same seed starts from it.
 
 
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
-    from ..costmodel.fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
-    from ..costmodel.importance import fit_selection
-    from ..costmodel.library import default_prior
-    from ..metaschedule.target import host_cpu
-
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
     if arm == "fi-prior":
@@ -129,9 +125,6 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
 def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
     """The prior dataset (``prior``, or everything fisched ships: ``library.shipped_prior``;
     never a local library) minus every task of ``model`` (by structure and by model name)."""
-    from ..costmodel.dataset import load_dataset
-    from ..costmodel.fi_model import DEFAULT_PRIOR
-    from ..costmodel.library import shipped_prior
 
     if prior is not None and not Path(prior).exists():
         raise FischedError(f"the fi-prior arm needs a prior dataset: {prior} not found")

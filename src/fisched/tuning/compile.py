@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FischedError
+from ..metaschedule.build import intrinsics_for
 from ..metaschedule.records import open_database
-from ..models.frontend import AS_IS, Model
+from ..models.frontend import AS_IS, Model, fuse
 from ..workdir import LIBRARY_FILE
+from .validate import open_validated
 
 
 def compile_with_database(model: Model, target, database):
@@ -24,9 +26,6 @@ def compile_with_database(model: Model, target, database):
     import tvm
     from tvm import relax
     from tvm.s_tir import meta_schedule as ms
-
-    from ..metaschedule.build import intrinsics_for
-    from ..models.frontend import fuse
 
     if target.kind.name != "llvm":
         if model.prepack or model.layout != AS_IS:
@@ -63,8 +62,6 @@ def workdir_database(workdir: str | Path, picks_dir: str | Path | None = None):
     ``<workdir>/validated``) first, then MetaSchedule's best record for every other task."""
     from tvm.s_tir import meta_schedule as ms
 
-    from .validate import open_validated
-
     database = open_database(workdir)
     picks = open_validated(workdir, picks_dir)
     return database if picks is None else ms.database.OrderedUnionDatabase(picks, database)
@@ -89,8 +86,6 @@ def scheduled_share(model: Model, target, database) -> tuple[int, int]:
     """
     import tvm
     from tvm import relax
-
-    from ..models.frontend import fuse
 
     with target, database, tvm.transform.PassContext(opt_level=3):
         mod = relax.transform.MetaScheduleApplyDatabase()(

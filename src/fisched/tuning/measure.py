@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import FischedError
+from ..metaschedule.target import make_target, num_cores
+from ..workdir import LIBRARY_FILE, read_meta
+
 
 @dataclass
 class Latency:
@@ -201,10 +205,6 @@ def run_library(workdir, inputs_path, output_path=None, repeat: int = 10) -> dic
     then ``repeat`` timed runs at ``TVM_NUM_THREADS`` (default: the target's cores)."""
     import os
     from pathlib import Path
-
-    from ..errors import FischedError
-    from ..metaschedule.target import make_target, num_cores
-    from ..workdir import LIBRARY_FILE, read_meta
 
     if repeat <= 0:
         raise FischedError(f"--repeat must be positive, got {repeat}")

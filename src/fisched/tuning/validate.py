@@ -21,7 +21,10 @@ import statistics
 import time
 from pathlib import Path
 
+from ..costmodel.dataset import replay
+from ..metaschedule.build import alloc_arguments, fast_build
 from ..metaschedule.records import best_distinct, open_database, records_by_task, run_seconds
+from ..metaschedule.tasks import extract
 from ..workdir import validated_dir
 from .measure import rotated
 
@@ -58,9 +61,6 @@ def retime(records: list, target, rounds: int) -> tuple[list, list[list[float]]]
     candidates and the seconds per call of each, round by round."""
     import tvm
 
-    from ..costmodel.dataset import replay
-    from ..metaschedule.build import alloc_arguments, fast_build
-
     dev = tvm.cpu()
     cands = [replay(r) for r in records]
     libs = [fast_build(c.sch.mod, target, None) for c in cands]
@@ -77,8 +77,6 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     to ``picks_dir`` (default ``<workdir>/validated``, what ``compile_model`` reads).
     """
     from tvm.s_tir import meta_schedule as ms
-
-    from ..metaschedule.tasks import extract
 
     if top < 2 or rounds < 1:
         raise ValueError("validation needs top >= 2 and rounds >= 1")
