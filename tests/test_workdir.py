@@ -95,3 +95,15 @@ def test_the_package_has_no_import_circle_and_follows_the_data_flow():
     upstream = [f"{m} -> {d}" for m, deps in graph.items() if m != "cli" for d in deps
                 if stage(d) > stage(m) and stage(m) >= 0]
     assert upstream == [], "imports against the data flow: " + ", ".join(upstream)
+
+
+def test_the_top_level_names_are_what_they_say_whatever_was_imported_before():
+    """``fisched.tune`` stays the function once the module defining it is imported (it used to
+    turn into the submodule), and every lazy name resolves."""
+    import importlib
+
+    first = fisched.tune
+    importlib.import_module("fisched.tuning.tune")
+    assert callable(fisched.tune) and fisched.tune is first
+    for name in fisched._LAZY:
+        assert getattr(fisched, name) is not None
