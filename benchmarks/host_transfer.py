@@ -51,8 +51,7 @@ def main() -> None:
                     "(default: every model of every host)")
     args = ap.parse_args()
 
-    parts = [load_dataset(p) for p in args.datasets]
-    ds = parts[0] if len(parts) == 1 else concat_datasets(parts)
+    ds = concat_datasets([load_dataset(p) for p in args.datasets])
     hosts = np.array([host_name(task_host(ds, t)) for t in ds.tasks])
     models = np.array([t["model"] for t in ds.tasks])
     weights = np.array([t["weight"] or 1.0 for t in ds.tasks])

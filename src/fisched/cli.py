@@ -46,20 +46,12 @@ def _setup_threads(target) -> int:
 
 
 def _pipeline_choices(args, workdir: Path, target) -> dict:
-    """``prepack`` and ``layout`` for ``load_model``: each flag if given; else what the workdir
-    was tuned with (a run resumes as it began; workdirs from before fisched recorded them have
-    weights and layouts as the model file has them); else ``frontend.default_pipeline``."""
-    from .models.frontend import default_pipeline
-    from .workdir import META_FILE, meta_layout, meta_prepack, read_meta
+    """``prepack`` and ``layout`` for ``load_model`` from the flags, the workdir and the
+    target (``workdir.pipeline_choices``)."""
+    from .workdir import META_FILE, pipeline_choices, read_meta
 
-    if (workdir / META_FILE).exists():
-        meta = read_meta(workdir)
-        prepack, layout = meta_prepack(meta), meta_layout(meta)
-    else:
-        defaults = default_pipeline(target)
-        prepack, layout = defaults["prepack"], defaults["layout"]
-    return {"prepack": prepack if args.prepack is None else args.prepack,
-            "layout": layout if args.layout is None else args.layout}
+    meta = read_meta(workdir) if (workdir / META_FILE).exists() else {}
+    return pipeline_choices(meta, target, args.prepack, args.layout)
 
 
 def cmd_tune(args) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import FischedError
 from .metaschedule.target import make_target, num_cores
-from .models.frontend import AS_IS, Model, load_model
+from .models.frontend import AS_IS, Model, default_pipeline, load_model
 from .provenance import provenance
 
 META_FILE = "fisched.json"
@@ -141,6 +141,18 @@ def model_settings(meta: dict) -> dict:
     """``load_model`` keyword arguments that prepare a model as a workdir's was prepared."""
     return {"fast_math": meta_fast_math(meta), "prepack": meta_prepack(meta),
             "layout": meta_layout(meta)}
+
+
+def pipeline_choices(meta: dict, target, prepack: bool | None = None,
+                     layout: str | None = None) -> dict:
+    """``prepack`` and ``layout`` for ``load_model``: each one given; else what the workdir
+    was tuned with (``meta``: a run resumes as it began; workdirs from before fisched recorded
+    them have weights and layouts as the model file has them); else, for a new workdir (empty
+    ``meta``), ``frontend.default_pipeline``."""
+    chosen = ({"prepack": meta_prepack(meta), "layout": meta_layout(meta)} if meta
+              else default_pipeline(target))
+    return {"prepack": chosen["prepack"] if prepack is None else prepack,
+            "layout": chosen["layout"] if layout is None else layout}
 
 
 def model_spec(meta: dict) -> str:

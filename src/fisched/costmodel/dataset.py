@@ -124,12 +124,15 @@ class Dataset:
 
 
 def concat_datasets(parts: list[Dataset]) -> Dataset:
-    """The programs of every part, one task table. Each task keeps the host it was measured
-    on (``task_host``, written into the task: parts' provenances differ); the result's
-    provenance is the first part's."""
+    """The programs of every part (parts without any left out), one task table. Each task
+    keeps the host it was measured on (``task_host``, written into the task: parts'
+    provenances differ); the result's provenance is the first part's. A single part is
+    returned as it is."""
     parts = [p for p in parts if p.n_programs]
     if not parts:
         raise FischedError("no programs to concatenate")
+    if len(parts) == 1:
+        return parts[0]
     tasks, task_ids, row_ptr, run_ptr = [], [], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     rows = runs = 0
     for part in parts:

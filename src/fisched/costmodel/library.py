@@ -111,7 +111,7 @@ def learn(workdir: str | Path, host: str, root: str | Path | None = None,
             if prior_path.exists():
                 old = load_dataset(prior_path)
                 parts.insert(0, _drop_tasks(old, lambda t: t.get("database") == str(workdir)))
-            ds = _bounded(concat_datasets([p for p in parts if p.n_programs]), max_programs)
+            ds = _bounded(concat_datasets(parts), max_programs)
             ds.save(prior_path)
             info.update(programs=ds.n_programs, tasks=len(set(ds.task_id.tolist())),
                         added_programs=added.n_programs)
@@ -228,10 +228,7 @@ def shipped_prior(shipped: Path | None, library: Path = SHIPPED_LIBRARY):
     (results/host_transfer.md) measures whether another host's programs help."""
     paths = [Path(shipped)] if shipped and Path(shipped).exists() else []
     paths += sorted(Path(library).glob(f"*/{PRIOR_FILE}"))
-    parts = [load_dataset(p) for p in paths]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+    return concat_datasets([load_dataset(p) for p in paths]) if paths else None
 
 
 def default_prior(host: str, shipped: Path | None, root: str | Path | None = None,
@@ -240,9 +237,7 @@ def default_prior(host: str, shipped: Path | None, root: str | Path | None = Non
     the host's local library (None if there is nothing at all)."""
     parts = [p for p in (shipped_prior(shipped, library), local_prior(host, root))
              if p is not None]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+    return concat_datasets(parts) if parts else None
 
 
 def meta_host(workdir: str | Path) -> str | None:

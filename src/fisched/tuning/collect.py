@@ -25,13 +25,13 @@ from ..metaschedule.build import make_builder
 from ..metaschedule.kernels import check_kernels
 from ..metaschedule.records import open_database, records_by_task
 from ..metaschedule.target import host_info, num_cores
-from ..models.frontend import default_pipeline, load_model, model_name
+from ..models.frontend import load_model, model_name
+from ..workdir import meta_fast_math, pipeline_choices
 from .tune import (
     META_FILE,
     _make_progress_callback,
     check_meta,
     extract,
-    model_settings,
     read_meta,
     resolve_kernels,
     run_search,
@@ -80,9 +80,8 @@ def _collect_model(spec: str, workdir, target, trials_per_task: int, random_shar
     mdir = Path(workdir) / model_name(spec)
     # a collection resumes as it began; a choice other than the folder's is refused below
     meta = read_meta(mdir) if (mdir / META_FILE).exists() else {}
-    settings = model_settings(meta) if meta else {"fast_math": True,
-                                                  **default_pipeline(target)}
-    model = load_model(spec, **{**settings, **pipeline})
+    model = load_model(spec, fast_math=meta_fast_math(meta) if meta else True,
+                       **pipeline_choices(meta, target, **pipeline))
     mdir.mkdir(parents=True, exist_ok=True)
     check_meta(mdir, model, target)
     kernels = resolve_kernels(meta, kernels, mdir, target)
