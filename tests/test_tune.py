@@ -113,7 +113,10 @@ def test_kill_in_the_first_round_and_resume_loses_no_record(tiny_onnx, tmp_path)
     writes none until the whole round is measured), they survive, and the run completes."""
     wd = tmp_path / "w"
     cmd = [sys.executable, "-m", "fisched.cli", "tune", str(tiny_onnx), "--trials", "12",
-           "--trials-per-iter", "2", "--workdir", str(wd), "-q"]
+           "--trials-per-iter", "2", "--workdir", str(wd), "-q",
+           # the suite's library knows the tiny model from earlier tests: a warm start would
+           # commit several records at once and move the kill out of the first round
+           "--no-reuse"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     records = wd / RECORD_FILE

@@ -302,6 +302,8 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
     reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
+    # what the workdir held before this run; the warm start's records are this run's trials
+    before = sum(len(r) for r in records_by_task(database, [t.mod for t in tasks]))
     if reuse and rpc_tracker is None:
         with intrinsics_for(target):  # a known schedule may hold a tensorize step
             reused = warm_start(tasks, database, target,
@@ -324,8 +326,9 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
              describe(target), done, trials, workdir)
+    warm = done - before
     if remaining <= 0:
-        return TuneResult(tasks, done, 0, 0, time.time() - begun, set_aside=set_aside,
+        return TuneResult(tasks, before, warm, 0, time.time() - begun, set_aside=set_aside,
                           reused=reused)
 
     discard_validated(workdir)  # picks among the old records; the new ones may beat them
@@ -338,8 +341,8 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
                          builder=builder, task_scheduler=task_scheduler, population=population,
                          time_limit=time_limit, kernels=kernels)
     callback.bar.close()
-    return TuneResult(tasks, done, callback.measured, callback.failed, time.time() - begun,
-                      profile, set_aside, reused)
+    return TuneResult(tasks, before, warm + callback.measured, callback.failed,
+                      time.time() - begun, profile, set_aside, reused)
 
 
 def resolve_kernels(meta: dict, kernels: str | None, workdir: Path, target) -> str:
