@@ -56,7 +56,7 @@ def main() -> None:
 
     from fisched.costmodel.dataset import replay
     from fisched.costmodel.fi_model import default_fi_model
-    from fisched.metaschedule.build import intrinsics_for
+    from fisched.metaschedule.build import tune_context
     from fisched.metaschedule.records import open_database
     from fisched.metaschedule.target import make_target, num_cores
     from fisched.tuning.tune import read_meta
@@ -81,8 +81,7 @@ def main() -> None:
     rows = 0.0  # feature rows of the populations (a candidate has one per BufferStore)
     for key in tasks:
         records = [r for r in by_task[key] if r.run_secs]
-        with intrinsics_for(target):  # the target family's intrinsics only
-            context = ms.TuneContext(mod=workloads[key].mod, target=target)
+        context = tune_context(workloads[key].mod, target)
         cands = [replay(r) for r in records]
         results = [ms.runner.RunnerResult(r.run_secs, None) for r in records]
         xgb.update(context, cands, results)

@@ -70,3 +70,15 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tuned_tiny" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gpu_intrinsics_imported():
+    """The suite runs CPU targets only: a TuneContext made outside
+    ``fisched.metaschedule.build.intrinsics_for`` imports every family's tensor intrinsics
+    (cuda's included, about a minute on a CPU host). Fail the session if one slipped in."""
+    import sys
+
+    yield
+    leaked = "tvm.s_tir.tensor_intrin.cuda" in sys.modules
+    assert not leaked, "a TuneContext was made outside intrinsics_for (use tune_context)"

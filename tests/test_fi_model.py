@@ -32,11 +32,10 @@ def fi_run(tmp_path_factory, target):
 
 
 def _candidates(database, task, target):
-    from tvm.s_tir import meta_schedule as ms
-
     from fisched.costmodel.dataset import replay
+    from fisched.metaschedule.build import tune_context
 
-    context = ms.TuneContext(mod=task.mod, target=target)
+    context = tune_context(task.mod, target)
     return context, [replay(r) for r in database.get_all_tuning_records()]
 
 

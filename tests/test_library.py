@@ -102,18 +102,21 @@ def test_cli_tune_learns_unless_told_not_to(tiny_onnx, tmp_path):
         assert res.returncode == 0, res.stderr
         return res.stderr
 
-    err = tune("a", "--no-learn")
-    assert "library:" not in err and not (tmp_path / "lib").exists()
-    err = tune("b")
+    def library_rows():
+        info = subprocess.run([sys.executable, "-m", "fisched.cli", "library", "info",
+                               "--library", str(tmp_path / "lib"), "--json"],
+                              capture_output=True, text=True)
+        return json.loads(info.stdout)
+
+    err = tune("a")
     assert "library: 4 programs" in err
-    info = subprocess.run([sys.executable, "-m", "fisched.cli", "library", "info", "--library",
-                           str(tmp_path / "lib"), "--json"], capture_output=True, text=True)
-    rows = json.loads(info.stdout)
+    rows = library_rows()
     assert [(r["programs"], r["models"]) for r in rows] == [(4, ["tiny"])]
     assert rows[0]["schedules"]["register-tiled"] >= 3  # the best of each of its tasks
-    err = tune("c")
+    err = tune("b", "--no-learn")
     assert "reuse:" in err and "started from" in err
-    assert "reuse:" not in tune("d", "--no-reuse", "--no-learn")
+    assert "library:" not in err and library_rows() == rows  # learned nothing
+    assert "reuse:" not in tune("c", "--no-reuse", "--no-learn")
 
 
 def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):

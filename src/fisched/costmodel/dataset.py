@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FischedError
-from ..metaschedule.build import intrinsics_for
+from ..metaschedule.build import tune_context
 from ..metaschedule.records import FAILED_SECONDS, open_database
 from ..metaschedule.target import make_target, target_host
 from ..metaschedule.tasks import extract
@@ -262,10 +262,8 @@ def build_dataset(db_dirs: list[str | Path], progress: bool = True, target=None)
         table = _task_table(db_dir, meta, workloads, target)
         bar = tqdm(total=len(records), desc=f"features {db_dir.name}", disable=not progress)
         for workload, info in zip(workloads, table):
-            # a replayed trace may hold a Tensorize step: the target family's intrinsics
-            # (intrinsics_for), not every family's (a minute of import on a CPU host)
-            with intrinsics_for(target):
-                context = ms.TuneContext(mod=workload.mod, target=target)
+            # the target family's intrinsics: a replayed trace may hold a Tensorize step
+            context = tune_context(workload.mod, target)
             recs = by_workload[structural_hash(workload.mod)]
             candidates, kept = [], []
             for rec in recs:

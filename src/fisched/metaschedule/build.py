@@ -96,6 +96,16 @@ def intrinsics_for(target):
             del sys.modules[_INTRIN_MODULE]
 
 
+def tune_context(mod, target, **kwargs):
+    """``ms.TuneContext(mod=mod, target=target, **kwargs)`` made inside ``intrinsics_for``:
+    the one way fisched creates a context, so no caller pays the import of every family's
+    intrinsics (a bare ``TuneContext`` on a CPU host costs about a minute, cuda's included)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    with intrinsics_for(target):
+        return ms.TuneContext(mod=mod, target=target, **kwargs)
+
+
 def is_integer_dtype(dtype) -> bool:
     """A scalar ``int``/``uint`` of 8 to 64 bits, as numpy can zero-fill it (``bool``, whose
     random fill is in range anyway, vector and sub-byte types keep the random fill)."""

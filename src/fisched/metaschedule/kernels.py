@@ -33,6 +33,7 @@ import logging
 from dataclasses import dataclass
 
 from ..errors import FischedError
+from .build import tune_context
 from .target import VectorUnit, vector_unit
 
 KERNELS = ("register-tiled", "stock")
@@ -282,7 +283,7 @@ def space_generator(target, mod, kernels: str = DEFAULT_KERNELS):
 
     # the rule list MetaSchedule picks for this target (llvm, avx512, vnni, ...) is only known
     # once a context initialises its generator
-    probe = ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply")
+    probe = tune_context(mod, target, space_generator="post-order-apply")
     stock = probe.space_generator
     unit = vector_unit(target)
     rules = []
