@@ -302,8 +302,6 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
     reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
-    # what the workdir held before this run; the warm start's records are this run's trials
-    before = sum(len(r) for r in records_by_task(database, [t.mod for t in tasks]))
     if reuse and rpc_tracker is None:
         with intrinsics_for(target):  # a known schedule may hold a tensorize step
             reused = warm_start(tasks, database, target,
@@ -326,7 +324,10 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
              describe(target), done, trials, workdir)
-    warm = done - before
+    # the warm start's records (``reused``: how many it committed per task) are this run's
+    # trials; the rest the workdir held before it
+    warm = sum(reused.values())
+    before = done - warm
     if remaining <= 0:
         return TuneResult(tasks, before, warm, 0, time.time() - begun, set_aside=set_aside,
                           reused=reused)
