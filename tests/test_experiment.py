@@ -123,19 +123,18 @@ def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learne
 
     from fisched.costmodel.library import local_prior
     from fisched.metaschedule.target import host_cpu
-    from fisched.study.experiment import experiment
+    from fisched.study.experiment import run_arm
 
     twin = tmp_path / "twin.onnx"  # the same tasks under another model name
     shutil.copy(tiny_onnx, twin)
-    wd = tmp_path / "exp"
-    experiment([str(tiny_onnx), str(twin)], 4, 1, wd, make_target(None),
-               arms=("xgb", "fi-library"), log=lambda *a: None, pair_budget_s=0.2)
-    first = json.loads((wd / "tiny" / "seed0" / "fi-library" / "run.json").read_text())
-    second = json.loads((wd / "twin" / "seed0" / "fi-library" / "run.json").read_text())
-    cold = json.loads((wd / "twin" / "seed0" / "xgb" / "run.json").read_text())
-    assert first["reused"] == {} and cold["reused"] == {}
+    wd, library = tmp_path / "exp", tmp_path / "exp" / "library" / "seed0"
+    # what experiment() runs for this arm, model after model, without the xgb arm beside it
+    # (the CLI test checks that the other arms read no library: their `reused` is empty)
+    first, second = (run_arm(str(spec), "fi-library", 0, 4, wd / spec.stem / "fi-library",
+                             make_target(None), library=library) for spec in (tiny_onnx, twin))
+    assert first["reused"] == {}
     assert second["reused"]  # started from the first model's schedules
-    learned = local_prior(host_cpu(), wd / "library" / "seed0")
+    learned = local_prior(host_cpu(), library)
     assert {t["model"] for t in learned.tasks} == {"tiny", "twin"}
     # the second run's prior held the first model's programs on top of the shipped ones
     assert second["cost_model"]["prior_programs"] == first["cost_model"]["prior_programs"] + \

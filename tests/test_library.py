@@ -72,9 +72,9 @@ def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx,
     assert sources == [library_dir(host, root) / "schedules" / "register-tiled"]
     assert schedule_sources(host, "stock", root, shipped=tmp_path / "none") == []  # no mixing
 
-    # the first workdir's best schedules, not the search's, open the second
+    # the first workdir's best schedules, not the search's, open the second (a tune without
+    # `reuse` starts from nothing: the CLI test's `--no-reuse` run and the kill test)
     second = tmp_path / "second"
-    assert tune(model, tmp_path / "cold", target, trials=4, progress=False).reused == {}
     result = tune(model, second, target, trials=12, progress=False, reuse=True, library=root)
     tasks = extract(model, target)
     learned = records_by_task(open_database(first), [t.mod for t in tasks])
