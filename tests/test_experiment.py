@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from fisched.metaschedule.target import make_target
 from fisched.study.experiment import reach_point, summarize, summary_table
 
 
@@ -118,7 +117,8 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learned(tiny_onnx,
-                                                                                  tmp_path):
+                                                                                  tmp_path,
+                                                                                  target):
     import shutil
 
     from fisched.costmodel.library import local_prior
@@ -127,11 +127,14 @@ def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learne
 
     twin = tmp_path / "twin.onnx"  # the same tasks under another model name
     shutil.copy(tiny_onnx, twin)
-    wd, library = tmp_path / "exp", tmp_path / "exp" / "library" / "seed0"
+    wd = tmp_path / "exp"
+    library = wd / "library" / "seed0"  # where experiment() keeps seed 0's library
     # what experiment() runs for this arm, model after model, without the xgb arm beside it
     # (the CLI test checks that the other arms read no library: their `reused` is empty)
-    first, second = (run_arm(str(spec), "fi-library", 0, 4, wd / spec.stem / "fi-library",
-                             make_target(None), library=library) for spec in (tiny_onnx, twin))
+    first = run_arm(str(tiny_onnx), "fi-library", 0, 4, wd / "tiny" / "fi-library", target,
+                    library=library)
+    second = run_arm(str(twin), "fi-library", 0, 4, wd / "twin" / "fi-library", target,
+                     library=library)
     assert first["reused"] == {}
     assert second["reused"]  # started from the first model's schedules
     learned = local_prior(host_cpu(), library)

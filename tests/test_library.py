@@ -72,8 +72,9 @@ def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx,
     assert sources == [library_dir(host, root) / "schedules" / "register-tiled"]
     assert schedule_sources(host, "stock", root, shipped=tmp_path / "none") == []  # no mixing
 
-    # the first workdir's best schedules, not the search's, open the second (a tune without
-    # `reuse` starts from nothing: the CLI test's `--no-reuse` run and the kill test)
+    # the first workdir's best schedules, not the search's, open the second (that a tune
+    # without `reuse` starts from nothing is checked by the experiment CLI test's xgb and
+    # fi-prior runs and by the CLI test's `--no-reuse` run)
     second = tmp_path / "second"
     result = tune(model, second, target, trials=12, progress=False, reuse=True, library=root)
     tasks = extract(model, target)
