@@ -84,6 +84,38 @@ def test_workers_live_across_batches(tmp_path, monkeypatch, target):
     assert set(os.listdir(tmp_path)) - first, "close() should have stopped the old workers"
 
 
+def _popen_workers() -> set[int]:
+    return {p.pid for p in psutil.Process().children()
+            if "tvm.exec.popen_worker" in " ".join(p.cmdline())}
+
+
+@pytest.mark.slow
+def test_start_workers_has_them_running_before_the_first_batch(tmp_path, monkeypatch, target):
+    """start_workers: the builder's two workers and the runner's one are up before any batch
+    (a tune starts them while it extracts its tasks), and the first batch is built on the
+    workers started then, not on new ones."""
+    from test_tune import _matmul_task
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.metaschedule.build import make_builder, start_workers
+
+    monkeypatch.setenv("FISCHED_TEST_PIDS", str(tmp_path))
+    before = _popen_workers()
+    builder = make_builder(2, f_build=build_recording_pid)
+    try:
+        workers = start_workers(builder, threads=2)
+        assert isinstance(workers.runner(), ms.runner.LocalRunner)
+        deadline = time.time() + 120
+        while len(started := _popen_workers() - before) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(started) == 3, started
+        results = builder.build(_inputs(_matmul_task().mod, target, 2))
+        assert [r.error_msg for r in results] == [None, None]
+        assert {int(pid) for pid in os.listdir(tmp_path)} <= started
+    finally:
+        builder.close()
+
+
 @pytest.mark.slow
 def test_failed_and_timed_out_builds_are_reported_and_the_pool_recovers(target):
     """A build that raises and one that hangs come back as failed results with their error

@@ -10,6 +10,9 @@ import again. Two fixes here:
   (``tests/test_build.py`` builds the AVX-512 rule set's candidates in a worker that way).
 - ``PersistentBuilder`` keeps its worker processes alive across batches (MetaSchedule's
   ``PyBuilder`` interface), so a worker pays the ``import tvm`` once per tuning run.
+- ``start_workers`` starts those workers and the runner's in the background, so that their
+  start overlaps with the task extraction instead of following it; a collection makes one
+  runner for all its searches instead of one per search.
 
 In the tuning process, ``TuneContext`` imports the whole intrinsic package too, although a CPU
 rule set only needs its own family's (``x86``: VNNI/AVX-512 int8 dot products, 0.2 s);
@@ -158,6 +161,13 @@ def _build_and_export(f_build, mod, target) -> str:
     return path
 
 
+def _import_build_modules() -> None:
+    """A builder worker's start: what ``_build_and_export`` and ``fast_build`` import."""
+    import tvm  # noqa: F401
+    import tvm.support.tar  # noqa: F401
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # noqa: F401
+
+
 def _make_persistent_builder_class():
     """``PersistentBuilder``, defined on first use: MetaSchedule is imported lazily."""
     from tvm.ir.utils import derived_object
@@ -181,14 +191,32 @@ def _make_persistent_builder_class():
             self.timeout_sec = timeout_sec
             self.f_build = f_build or fast_build
             self._pool = None
+            self._starting: list = []
 
-        def build(self, build_inputs):
+        def start(self) -> None:
+            """Start the worker processes now, in the background, instead of on the first
+            batch: each imports tvm (seconds), which then overlaps with what the tuning
+            process does before its first batch (task extraction, the search)."""
             if self._pool is None:
                 # MetaSchedule restarts LocalBuilder's pool every batch for a memory leak in
                 # long-lived popen workers; a worker here is replaced after MAX_USES builds
                 self._pool = PopenPoolExecutor(max_workers=self.max_workers,
                                                timeout=self.timeout_sec,
                                                maximum_process_uses=MAX_USES)
+                # one job per worker thread: the pool starts a process for each
+                self._starting = [self._pool.submit(_import_build_modules)
+                                  for _ in range(self.max_workers)]
+
+        def wait_started(self) -> None:
+            """Wait until the workers ``start`` began have started (a worker that failed to
+            start is replaced when the pool next needs it)."""
+            for job in self._starting:
+                job.exception()
+            self._starting = []
+
+        def build(self, build_inputs):
+            self.start()
+            self.wait_started()
             args = [(self.f_build, b.mod, b.target) for b in build_inputs]
             results = []
             for res in self._pool.map_with_error_catching(lambda a: _build_and_export(*a), args):
@@ -221,6 +249,42 @@ def make_builder(workers: int, timeout_sec: float = 30.0, f_build=None):
     if _PERSISTENT_BUILDER is None:
         _PERSISTENT_BUILDER = _make_persistent_builder_class()
     return _PERSISTENT_BUILDER(max_workers=workers, timeout_sec=timeout_sec, f_build=f_build)
+
+
+class StartingWorkers:
+    """A builder's workers and a runner, started in the background (``start_workers``)."""
+
+    def __init__(self, builder, runner_future) -> None:
+        self.builder = builder
+        self._runner = runner_future
+
+    def runner(self):
+        """The runner, once made (re-raises what making it raised)."""
+        return self._runner.result()
+
+    def wait(self) -> None:
+        """Wait until every worker has started: before this process times anything itself,
+        as their imports would share its cores."""
+        self.runner()
+        if hasattr(self.builder, "wait_started"):
+            self.builder.wait_started()
+
+
+def start_workers(builder, timeout_sec: float = 30.0, **runner_kwargs) -> StartingWorkers:
+    """Start ``builder``'s workers (``PersistentBuilder.start``) and make the runner
+    (``make_runner(**runner_kwargs)``; a local runner starts its worker and checks it, seconds)
+    in the background. A tuning run calls this before its task extraction, so that both are
+    ready, or nearly, when its first batch is built."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if hasattr(builder, "start"):
+        builder.start()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fisched-runner-start")
+    try:
+        return StartingWorkers(builder, pool.submit(make_runner, timeout_sec=timeout_sec,
+                                                    **runner_kwargs))
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one job
 
 
 def use_threads(threads: int) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..costmodel.cost_models import make_cost_model
 from ..costmodel.library import learn as learn_workdir
-from ..metaschedule.build import make_builder
+from ..metaschedule.build import make_builder, start_workers
 from ..metaschedule.kernels import check_kernels
 from ..metaschedule.records import open_database, records_by_task
 from ..metaschedule.target import host_info, num_cores
@@ -57,11 +57,13 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
         check_kernels(kernels)
     pipeline = {k: v for k, v in (("prepack", prepack), ("layout", layout)) if v is not None}
     counts: dict[str, int] = {}
-    builder = make_builder(num_cores(target))  # one set of workers for every search below
+    cores = num_cores(target)
+    builder = make_builder(cores)  # one set of workers for every search below
+    workers = start_workers(builder, threads=cores)  # and one runner: each starts a process
     try:
         for spec in models:
             counts.update(_collect_model(spec, workdir, target, trials_per_task, random_share,
-                                         seed, progress, builder, pipeline, kernels))
+                                         seed, progress, builder, workers, pipeline, kernels))
             if learn:
                 mdir = Path(workdir) / model_name(spec)
                 info = learn_workdir(mdir, host_info()["llvm_cpu"], library)
@@ -72,7 +74,7 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
 
 
 def _collect_model(spec: str, workdir, target, trials_per_task: int, random_share: float,
-                   seed: int, progress: bool, builder, pipeline: dict,
+                   seed: int, progress: bool, builder, workers, pipeline: dict,
                    kernels: str | None) -> dict[str, int]:
     """One model of ``collect``: its tasks brought up to the budget; returns its count."""
     from tqdm import tqdm
@@ -105,7 +107,8 @@ def _collect_model(spec: str, workdir, target, trials_per_task: int, random_shar
             run_search([task], mdir, database, target, max_trials=goal - done,
                        per_iter=min(per_iter, goal - done), strategy=strategy,
                        cost_model=make_cost_model("xgb", num_cores(target), seed + i),
-                       seed=seed + i, callbacks=[counter], builder=builder, kernels=kernels)
+                       seed=seed + i, callbacks=[counter], builder=builder,
+                       runner=workers.runner(), kernels=kernels)
             done += counter.measured
         bar.update(max(0, min(done, trials_per_task) - min(have[i], trials_per_task)))
         log.info("%s %s: %d records (%.0f s)", model.name, task.name, done,

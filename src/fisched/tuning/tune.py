@@ -17,7 +17,7 @@ from pathlib import Path
 from ..costmodel.cost_models import make_cost_model
 from ..costmodel.library import schedule_sources
 from ..errors import FischedError
-from ..metaschedule.build import intrinsics_for, make_builder, make_runner
+from ..metaschedule.build import intrinsics_for, make_builder, make_runner, start_workers
 from ..metaschedule.kernels import DEFAULT_KERNELS, check_kernels, space_generator
 from ..metaschedule.records import best_seconds, open_database, records_by_task, run_seconds
 from ..metaschedule.target import describe, host_cpu, host_info, num_cores
@@ -26,6 +26,7 @@ from ..models.frontend import Model
 from ..workdir import (
     CURVE_FILE,
     META_FILE,
+    RECORD_FILE,
     check_meta,
     discard_validated,
     load_tuned_model,
@@ -298,11 +299,43 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
                  library) -> TuneResult:
     meta = check_meta(workdir, model, target)
     kernels = resolve_kernels(meta, kernels, workdir, target)
+    cores = num_cores(target)
+    own_builder = builder is None
+    builder = builder or make_builder(cores)
+    # the workers start while the tasks are extracted (unless the workdir looks finished)
+    workers = (start_workers(builder, rpc_tracker=rpc_tracker, rpc_key=rpc_key, threads=cores)
+               if _records_on_file(workdir) < trials else None)
+    try:
+        return _tune_tasks(model, workdir, target, trials, cost_model, seed,
+                           num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
+                           strategy, callbacks, population, builder, workers, task_scheduler,
+                           time_limit, kernels, reuse, library, meta, cores)
+    finally:
+        if own_builder:
+            builder.close()
+
+
+def _records_on_file(workdir: Path) -> int:
+    """Lines in the workdir's record file (any task's, cut ones too): a cheap upper bound of
+    its records, known before the tasks are extracted."""
+    path = workdir / RECORD_FILE
+    if not path.exists():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def _tune_tasks(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
+                progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
+                population, builder, workers, task_scheduler, time_limit, kernels, reuse,
+                library, meta, cores) -> TuneResult:
     tasks = extract(model, target)
     set_aside: list[str] = []
     database = open_database(workdir, set_aside)
     reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
     if reuse and rpc_tracker is None:
+        if workers:  # the warm start times known schedules in this process
+            workers.wait()
         with intrinsics_for(target):  # a known schedule may hold a tensorize step
             reused = warm_start(tasks, database, target,
                                 schedule_sources(host_cpu(), kernels, library))
@@ -321,7 +354,6 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
                population=resolve_population(population), kernels=kernels,
                host=host_info() if rpc_tracker is None else {"rpc_key": rpc_key})
     remaining = trials - done
-    cores = num_cores(target)
     log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
              describe(target), done, trials, workdir)
     # the warm start's records (``reused``: how many it committed per task) are this run's
@@ -339,7 +371,8 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     profile = run_search(tasks, workdir, database, target, max_trials=remaining,
                          per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
                          callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
-                         builder=builder, task_scheduler=task_scheduler, population=population,
+                         builder=builder, runner=workers and workers.runner(),
+                         task_scheduler=task_scheduler, population=population,
                          time_limit=time_limit, kernels=kernels)
     callback.bar.close()
     return TuneResult(tasks, before, warm + callback.measured, callback.failed,
