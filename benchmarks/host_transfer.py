@@ -12,13 +12,15 @@ prior trained on
   dataset, tuning a model the shipped data has seen elsewhere;
 - ``other-host-loo``: the other hosts' programs without M's: that user on a model no one
   measured;
-- ``all-hosts``: ``same-host`` plus ``other-host-loo``.
+- ``all-hosts``: ``same-host`` plus ``other-host-loo``;
+- ``all-hosts+desc``: the same programs, each row also given its host's descriptor (vector
+  width in bits, cores: ``host_descriptor``) as features, so that the trees can split the
+  hosts where their rankings differ.
 
 Each arm's feature selection is fitted on its own training programs only (``transfer.
 fit_selection``), and trained as the fi model trains its prior (``fisched.costmodel.fi_model``'s
 labels, objective and held-out tree count). No online programs: this is the ranking before
-the first measurement, whose first pick the search measures first. Host descriptors as
-features are not an arm yet.
+the first measurement, whose first pick the search measures first.
 
 Usage: python benchmarks/host_transfer.py DATASET [DATASET ...] -o results/host_transfer.json
 (several datasets are concatenated). Writes the JSON and a Markdown table beside it.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,24 @@ from fisched.costmodel.fi_model import DEFAULT_HELD_OUT_ROUNDS
 from fisched.costmodel.importance import fit_model
 from fisched.metaschedule.target import host_info
 
-ARMS = ("random", "same-host", "other-host", "other-host-loo", "all-hosts")
+ARMS = ("random", "same-host", "other-host", "other-host-loo", "all-hosts", "all-hosts+desc")
+
+
+def host_descriptor(host: dict) -> list[float]:
+    """What every host record says of its machine, as features: the vector width in bits and
+    the cores (ISA flags are missing for hosts from before fisched recorded them)."""
+    return [float(host.get("vector_bits") or 0), float(host.get("cores") or 0)]
+
+
+def with_host_columns(ds):
+    """``ds`` with ``host_descriptor`` of each row's host appended to its features, and the
+    indices of the appended columns."""
+    per_task = np.array([host_descriptor(task_host(ds, t)) for t in ds.tasks])
+    program_of_row = np.repeat(np.arange(ds.n_programs), np.diff(ds.row_ptr))
+    extra = per_task[ds.task_id[program_of_row]].astype(ds.features.dtype)
+    start = ds.features.shape[1]
+    return (replace(ds, features=np.hstack([ds.features, extra])),
+            np.arange(start, start + extra.shape[1]))
 
 
 def main() -> None:
@@ -52,6 +72,7 @@ def main() -> None:
     args = ap.parse_args()
 
     ds = concat_datasets([load_dataset(p) for p in args.datasets])
+    ds_desc, desc_cols = with_host_columns(ds)
     hosts = np.array([host_name(task_host(ds, t)) for t in ds.tasks])
     models = np.array([t["model"] for t in ds.tasks])
     weights = np.array([t["weight"] or 1.0 for t in ds.tasks])
@@ -72,7 +93,7 @@ def main() -> None:
             other = prog_host != host
             other_loo = other & (prog_model != model) & ~twin
             train = {"same-host": same, "other-host": other, "other-host-loo": other_loo,
-                     "all-hosts": same | other_loo}
+                     "all-hosts": same | other_loo, "all-hosts+desc": same | other_loo}
             row: dict = {"tasks": len(mine), "programs": int(len(held))}
             shuffles = [scores(rng.uniform(size=len(held)), ds, held, weights)
                         for _ in range(20)]
@@ -84,9 +105,12 @@ def main() -> None:
                     continue
                 start = time.perf_counter()
                 cols = fit_selection(ds, programs)
-                prior = fit_model(ds, programs, cols, held_out_rounds=DEFAULT_HELD_OUT_ROUNDS,
+                data = ds
+                if arm.endswith("+desc"):
+                    data, cols = ds_desc, np.concatenate([cols, desc_cols])
+                prior = fit_model(data, programs, cols, held_out_rounds=DEFAULT_HELD_OUT_ROUNDS,
                                   **FI)
-                row[arm] = {**scores(predict(prior, ds, held, cols), ds, held, weights),
+                row[arm] = {**scores(predict(prior, data, held, cols), ds, held, weights),
                             "train_programs": int(len(programs)), "dims": int(len(cols)),
                             "train_s": time.perf_counter() - start}
             results.setdefault(host, {})[model] = row
