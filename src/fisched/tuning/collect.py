@@ -63,7 +63,7 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
     try:
         for spec in models:
             counts.update(_collect_model(spec, workdir, target, trials_per_task, random_share,
-                                         seed, progress, builder, workers, pipeline, kernels))
+                                         seed, progress, workers, pipeline, kernels))
             if learn:
                 mdir = Path(workdir) / model_name(spec)
                 info = learn_workdir(mdir, host_info()["llvm_cpu"], library)
@@ -74,7 +74,7 @@ def collect(models: list[str], workdir: str | Path, target, trials_per_task: int
 
 
 def _collect_model(spec: str, workdir, target, trials_per_task: int, random_share: float,
-                   seed: int, progress: bool, builder, workers, pipeline: dict,
+                   seed: int, progress: bool, workers, pipeline: dict,
                    kernels: str | None) -> dict[str, int]:
     """One model of ``collect``: its tasks brought up to the budget; returns its count."""
     from tqdm import tqdm
@@ -107,7 +107,7 @@ def _collect_model(spec: str, workdir, target, trials_per_task: int, random_shar
             run_search([task], mdir, database, target, max_trials=goal - done,
                        per_iter=min(per_iter, goal - done), strategy=strategy,
                        cost_model=make_cost_model("xgb", num_cores(target), seed + i),
-                       seed=seed + i, callbacks=[counter], builder=builder,
+                       seed=seed + i, callbacks=[counter], builder=workers.builder,
                        runner=workers.runner(), kernels=kernels)
             done += counter.measured
         bar.update(max(0, min(done, trials_per_task) - min(have[i], trials_per_task)))

@@ -306,10 +306,55 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
     workers = (start_workers(builder, rpc_tracker=rpc_tracker, rpc_key=rpc_key, threads=cores)
                if _records_on_file(workdir) < trials else None)
     try:
-        return _tune_tasks(model, workdir, target, trials, cost_model, seed,
-                           num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
-                           strategy, callbacks, population, builder, workers, task_scheduler,
-                           time_limit, kernels, reuse, library, meta, cores)
+        tasks = extract(model, target)
+        set_aside: list[str] = []
+        database = open_database(workdir, set_aside)
+        reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
+        if reuse and rpc_tracker is None:
+            if workers:  # the warm start times known schedules in this process
+                workers.wait()
+            with intrinsics_for(target):  # a known schedule may hold a tensorize step
+                reused = warm_start(tasks, database, target,
+                                    schedule_sources(host_cpu(), kernels, library))
+        existing = records_by_task(database, [t.mod for t in tasks])
+        done = sum(len(r) for r in existing)
+        # a resumed run's first round visits the tasks with no record yet first: with a small
+        # budget left, round robin in model order could end before reaching them, and a task
+        # never measured compiles as a naive loop nest
+        order = sorted(range(len(tasks)), key=lambda i: len(existing[i]) > 0)
+        tasks = [tasks[i] for i in order]
+        best = [best_seconds(existing[i]) for i in order]
+        if population is None and meta and done:
+            # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
+            population = meta.get("population", 512)
+        write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
+                   population=resolve_population(population), kernels=kernels,
+                   host=host_info() if rpc_tracker is None else {"rpc_key": rpc_key})
+        remaining = trials - done
+        log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
+                 describe(target), done, trials, workdir)
+        # the warm start's records (``reused``: how many it committed per task) are this run's
+        # trials; the rest the workdir held before it
+        warm = sum(reused.values())
+        before = done - warm
+        if remaining <= 0:
+            return TuneResult(tasks, before, warm, 0, time.time() - begun, set_aside=set_aside,
+                              reused=reused)
+
+        discard_validated(workdir)  # picks among the old records; the new ones may beat them
+        per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
+        callback = _make_progress_callback(tasks, trials, done, best, progress, workdir)
+        model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)
+        profile = run_search(tasks, workdir, database, target, max_trials=remaining,
+                             per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
+                             callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker,
+                             rpc_key=rpc_key,
+                             builder=builder, runner=workers and workers.runner(),
+                             task_scheduler=task_scheduler, population=population,
+                             time_limit=time_limit, kernels=kernels)
+        callback.bar.close()
+        return TuneResult(tasks, before, warm + callback.measured, callback.failed,
+                          time.time() - begun, profile, set_aside, reused)
     finally:
         if own_builder:
             builder.close()
@@ -323,60 +368,6 @@ def _records_on_file(workdir: Path) -> int:
         return 0
     with open(path, "rb") as f:
         return sum(1 for _ in f)
-
-
-def _tune_tasks(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
-                progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
-                population, builder, workers, task_scheduler, time_limit, kernels, reuse,
-                library, meta, cores) -> TuneResult:
-    tasks = extract(model, target)
-    set_aside: list[str] = []
-    database = open_database(workdir, set_aside)
-    reused, begun = {}, time.time()  # the warm start's measurements are tuning time too
-    if reuse and rpc_tracker is None:
-        if workers:  # the warm start times known schedules in this process
-            workers.wait()
-        with intrinsics_for(target):  # a known schedule may hold a tensorize step
-            reused = warm_start(tasks, database, target,
-                                schedule_sources(host_cpu(), kernels, library))
-    existing = records_by_task(database, [t.mod for t in tasks])
-    done = sum(len(r) for r in existing)
-    # a resumed run's first round visits the tasks with no record yet first: with a small
-    # budget left, round robin in model order could end before reaching them, and a task
-    # never measured compiles as a naive loop nest
-    order = sorted(range(len(tasks)), key=lambda i: len(existing[i]) > 0)
-    tasks = [tasks[i] for i in order]
-    best = [best_seconds(existing[i]) for i in order]
-    if population is None and meta and done:
-        # a run resumes as it began (fisched before recording it used MetaSchedule's 512)
-        population = meta.get("population", 512)
-    write_meta(workdir, model, target, trials=trials, cost_model=cost_model, seed=seed,
-               population=resolve_population(population), kernels=kernels,
-               host=host_info() if rpc_tracker is None else {"rpc_key": rpc_key})
-    remaining = trials - done
-    log.info("%s: %d tasks, target %s; %d of %d trials already in %s", model.name, len(tasks),
-             describe(target), done, trials, workdir)
-    # the warm start's records (``reused``: how many it committed per task) are this run's
-    # trials; the rest the workdir held before it
-    warm = sum(reused.values())
-    before = done - warm
-    if remaining <= 0:
-        return TuneResult(tasks, before, warm, 0, time.time() - begun, set_aside=set_aside,
-                          reused=reused)
-
-    discard_validated(workdir)  # picks among the old records; the new ones may beat them
-    per_iter = num_trials_per_iter or trials_per_iter(remaining, len(tasks))
-    callback = _make_progress_callback(tasks, trials, done, best, progress, workdir)
-    model_obj = cost_model_obj or make_cost_model(cost_model, cores, seed)
-    profile = run_search(tasks, workdir, database, target, max_trials=remaining,
-                         per_iter=per_iter, strategy=strategy, cost_model=model_obj, seed=seed,
-                         callbacks=[callback, *callbacks], rpc_tracker=rpc_tracker, rpc_key=rpc_key,
-                         builder=builder, runner=workers and workers.runner(),
-                         task_scheduler=task_scheduler, population=population,
-                         time_limit=time_limit, kernels=kernels)
-    callback.bar.close()
-    return TuneResult(tasks, before, warm + callback.measured, callback.failed,
-                      time.time() - begun, profile, set_aside, reused)
 
 
 def resolve_kernels(meta: dict, kernels: str | None, workdir: Path, target) -> str:
