@@ -166,15 +166,22 @@ def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path
     assert per_task() == second
 
 
-def test_a_dataset_from_before_hosts_were_recorded_names_its_target_host():
-    """The shipped prior's tasks carry no host; its provenance's target names the CPU."""
+def test_the_shipped_prior_names_each_task_host_and_an_older_dataset_falls_back_to_its_target():
+    """The shipped prior holds two hosts, each task naming its own; a dataset from before hosts
+    were recorded (tasks without ``host``) names the CPU of its provenance's target."""
+    import dataclasses
     from importlib.resources import files
 
     from fisched.costmodel.dataset import describe, task_host
 
     ds = load_dataset(files("fisched") / "defaults" / "prior.npz")
-    assert not any("host" in t for t in ds.tasks)
-    hosts = {task_host(ds, t)["llvm_cpu"] for t in ds.tasks}
-    assert hosts == {"znver3"}
-    assert {task_host(ds, t)["vector_bits"] for t in ds.tasks} == {256}  # AVX2
-    assert "host znver3 (" in describe(ds)
+    assert all(t.get("host") for t in ds.tasks)
+    widths = {task_host(ds, t)["llvm_cpu"]: task_host(ds, t)["vector_bits"] for t in ds.tasks}
+    assert widths == {"znver3": 256, "rocketlake": 512}  # AVX2 and AVX-512
+    assert "host znver3 (" in describe(ds) and "host rocketlake (" in describe(ds)
+
+    older = dataclasses.replace(
+        ds, tasks=[{k: v for k, v in t.items() if k != "host"} for t in ds.tasks],
+        provenance={**ds.provenance, "target": {"kind": "llvm", "mcpu": "znver3"}})
+    assert {task_host(older, t)["llvm_cpu"] for t in older.tasks} == {"znver3"}
+    assert {task_host(older, t)["vector_bits"] for t in older.tasks} == {256}
