@@ -42,8 +42,9 @@ PRIOR_FILE = "prior.npz"
 SCHEDULES_DIR = "schedules"
 LOCK_FILE = ".lock"
 DEFAULT_MAX_PROGRAMS = 50_000
-"""Programs a host's local prior keeps: about ten collections of the zoo (the shipped prior has
-5,919); a fit on that many takes tens of seconds with one thread."""
+"""Programs a host's local prior keeps: about seven collections of the zoo on one host (the
+shipped prior has 13,387 over two hosts); a fit on that many takes tens of seconds with one
+thread."""
 DEFAULT_KEEP = 4  # records per workload kept for reuse
 SHIPPED_LIBRARY = Path(__file__).parent.parent / "defaults" / "library"
 
