@@ -180,3 +180,25 @@ def test_alternating_timer_rotates_so_no_callable_always_follows_the_same_one():
     time_alternating(fns, budget_s=0.01, rounds=3, min_runs=1, default_max_runs=1,
                      rotate=False)
     assert order[9:] == list("abc" * 3)
+
+
+def test_arm_costs_reads_the_unroll_step_each_record_chose():
+    """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
+    SampleCategorical that produced it and that instruction's decision; other annotations and
+    undecided samples count for nothing."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / "arm_costs.py"
+    spec = importlib.util.spec_from_file_location("arm_costs", path)
+    arm_costs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(arm_costs)
+
+    insts = [["SampleCategorical", [], [[0, 16, 64, 512], [0.25] * 4], ["v1"]],
+             ["SampleCategorical", [], [[1, 2], [0.5, 0.5]], ["v2"]],
+             ["Annotate", ["b0", "v1"], ["meta_schedule.unroll_explicit"], []],
+             ["Annotate", ["b0", "v2"], ["meta_schedule.parallel"], []],
+             ["Annotate", ["b0", 64], ["meta_schedule.vectorize"], []]]
+    assert arm_costs.unroll_steps([insts, [[0, 3], [1, 0]]]) == [512]
+    assert arm_costs.unroll_steps([insts, [[0, 1]]]) == [16]
+    assert arm_costs.unroll_steps([insts, []]) == []
