@@ -19,7 +19,9 @@ run's MetaSchedule records); measures nothing. Per run:
   register tile's loops fully, and LLVM takes longer to compile it: what a cost model prefers
   shows in ``build_s``.
 
-Writes ``<experiment>/arm_costs.json`` and a Markdown table beside it (medians over seeds).
+Writes ``<experiment>/arm_costs.json`` (``host_cpu``: the host every run names; runs of
+several hosts are refused, their seconds cannot be compared) and a Markdown table beside it
+(medians over seeds).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from fisched.workdir import RECORD_FILE
+
 UNROLL_ATTR = "meta_schedule.unroll_explicit"
-RECORD_FILE = "database_tuning_record.json"
 
 
 def unroll_steps(trace: list) -> list[int]:
@@ -69,7 +72,7 @@ def run_costs(run_dir: Path) -> dict:
     curve = run.get("curve") or []
     settings = run.get("cost_model") or {}
     return {"model": run["model"], "seed": run["seed"], "arm": run["arm"],
-            "tune_s": run["tune_seconds"], "trials": run["measured"],
+            "host_cpu": run["host_cpu"], "tune_s": run["tune_seconds"], "trials": run["measured"],
             "startup_s": curve[0]["seconds"] if curve else None,
             "first_estimate_s": next((p["seconds"] for p in curve if p.get("estimate_ms")), None),
             "prior_train_s": settings.get("prior_train_s"),
@@ -101,9 +104,10 @@ def markdown(runs: list[dict], source: str) -> str:
             return "-" if m is None else f"{m:.0f}"
         shares = [f"{_median([r['unroll'].get(str(s), 0.0) for r in group]):.0%}"
                   for s in steps]
-        lines.append(f"| {model} | {arm} | {len(group)} | {cell('tune_s')} | "
-                     f"{cell('startup_s')} | {cell('first_estimate_s')} | {cell('prior_train_s')} | {cell('build_s')} | "
-                     f"{cell('run_s')} | {cell('search_s')} | " + " | ".join(shares) + " |")
+        seconds = ("tune_s", "startup_s", "first_estimate_s", "prior_train_s", "build_s",
+                   "run_s", "search_s")
+        lines.append(f"| {model} | {arm} | {len(group)} | "
+                     + " | ".join(cell(k) for k in seconds) + " | " + " | ".join(shares) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +119,11 @@ def main() -> None:
     runs = [run_costs(p.parent) for p in sorted(root.glob("*/seed*/*/run.json"))]
     if not runs:
         raise SystemExit(f"{root} holds no finished run")
-    (root / "arm_costs.json").write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    hosts = sorted({r["host_cpu"] for r in runs})
+    if len(hosts) > 1:
+        raise SystemExit(f"{root} holds runs of several hosts ({', '.join(hosts)})")
+    (root / "arm_costs.json").write_text(
+        json.dumps({"host_cpu": hosts[0], "runs": runs}, indent=2) + "\n")
     table = markdown(runs, args.experiment)
     (root / "arm_costs.md").write_text(table)
     print(table, end="")
