@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fisched.errors import FischedError
 from fisched.study.experiment import reach_point, summarize, summary_table
 
 
@@ -133,15 +134,23 @@ def test_the_fi_library_arm_starts_a_later_model_from_what_an_earlier_one_learne
     # (the CLI test checks that the other arms read no library: their `reused` is empty)
     first = run_arm(str(tiny_onnx), "fi-library", 0, 4, wd / "tiny" / "fi-library", target,
                     library=library)
+    held = (str(tiny_onnx), str(twin))  # the second as in --hold-out: both are the user's own
     second = run_arm(str(twin), "fi-library", 0, 4, wd / "twin" / "fi-library", target,
-                     library=library)
-    assert first["reused"] == {}
+                     library=library, hold_out=held)
+    assert first["reused"] == {} and first["prior"] is None  # everything shipped, as is
     assert second["reused"]  # started from the first model's schedules
+    assert second["hold_out"] == list(held)
     learned = local_prior(host_cpu(), library)
     assert {t["model"] for t in learned.tasks} == {"tiny", "twin"}
-    # the second run's prior held the first model's programs on top of the shipped ones
-    assert second["cost_model"]["prior_programs"] == first["cost_model"]["prior_programs"] + \
-        first["measured"]
+    # the second run's prior: the shipped one without the held-out models, plus the first
+    # model's programs, and its selection fitted on the shipped part
+    assert second["prior"]["local_programs"] == first["measured"]
+    assert second["cost_model"]["prior_programs"] == \
+        second["prior"]["programs"] + first["measured"]
+    assert second["prior"]["selection_dims"] == second["cost_model"]["columns"]
+    with pytest.raises(FischedError, match="holding out"):  # a finished run is not mixed
+        run_arm(str(twin), "fi-library", 0, 4, wd / "twin" / "fi-library", target,
+                library=library)
 
 
 def test_alternating_timer_sizes_runs_past_a_slow_first_call():

@@ -71,6 +71,10 @@ def test_tune_learns_and_a_later_tune_starts_from_the_known_schedules(tiny_onnx,
     sources = schedule_sources(host, "register-tiled", root, shipped=tmp_path / "none")
     assert sources == [library_dir(host, root) / "schedules" / "register-tiled"]
     assert schedule_sources(host, "stock", root, shipped=tmp_path / "none") == []  # no mixing
+    # the shipped library's databases come after the local one, unless left out
+    assert schedule_sources(host, "register-tiled", root)[0] == sources[0]
+    assert len(schedule_sources(host, "register-tiled", root)) > 1
+    assert schedule_sources(host, "register-tiled", root, shipped=None) == sources
 
     # the first workdir's best schedules, not the search's, open the second (that a tune
     # without `reuse` starts from nothing is checked by the experiment CLI test's xgb and

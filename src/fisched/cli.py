@@ -336,11 +336,12 @@ def cmd_experiment(args) -> int:
     if len(arms) != 2 or not set(arms) <= set(ARMS):
         raise FischedError(f"--arms takes two of {', '.join(ARMS)}, got {args.arms!r}")
     out = Path(args.workdir or f"results/experiment/{host_cpu()}")
+    hold_out = tuple(args.hold_out.split(",")) if args.hold_out else ()
     budget = {} if args.pair_budget is None else {"pair_budget_s": args.pair_budget}
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
                         summarize_only=args.summarize or args.time_pairs,
-                        time_pairs=not args.summarize, **budget)
+                        time_pairs=not args.summarize, hold_out=hold_out, **budget)
     print(result["table"])
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
@@ -572,6 +573,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "earlier runs learned, known schedules reused), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")
+    p.add_argument("--hold-out", default=None, metavar="MODELS",
+                   help="comma-separated models treated as the user's own: their tasks (by "
+                   "name and structure) leave the shipped data for fi-prior and fi-library, "
+                   "fi-library's selection is fitted without them and its known schedules "
+                   "come only from what this seed's earlier runs learned")
     p.add_argument("--rounds", type=int, default=2,
                    help="rounds over every task the budget is sized for (default 2)")
     p.add_argument("--workdir", default=None,

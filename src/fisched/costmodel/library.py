@@ -200,12 +200,12 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
 
 
 def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
-                     shipped: Path = SHIPPED_LIBRARY) -> list[Path]:
+                     shipped: Path | None = SHIPPED_LIBRARY) -> list[Path]:
     """The schedule databases a tune on ``host`` in design space ``kernels`` may start from:
     its local library's, then the shipped library's of every host (each known schedule is
-    measured again here before it counts)."""
+    measured again here before it counts; ``shipped=None``: the local library's only)."""
     local = library_dir(host, root) / SCHEDULES_DIR / kernels
-    ours = sorted(shipped.glob(f"*/{SCHEDULES_DIR}/{kernels}"))
+    ours = sorted(shipped.glob(f"*/{SCHEDULES_DIR}/{kernels}")) if shipped else []
     return [p for p in [local, *ours] if (p / RECORD_FILE).exists()]
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ..costmodel.cost_models import make_cost_model
-from ..costmodel.dataset import host_name, load_dataset, task_host
+from ..costmodel.dataset import concat_datasets, host_name, load_dataset, task_host
 from ..costmodel.fi_model import DEFAULT_PRIOR, FeatureImportanceModel, default_fi_model
 from ..costmodel.importance import fit_selection
-from ..costmodel.library import default_prior, learn, shipped_prior
+from ..costmodel.library import default_prior, learn, local_prior, shipped_prior
 from ..errors import FischedError
 from ..metaschedule.records import mean_seconds
 from ..metaschedule.target import host_cpu, host_info, num_cores
@@ -107,43 +107,74 @@ selection fitted on that prior alone (transfer only, nothing of the tuned model 
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
-then learns into that library, so a later model of the same seed starts from it."""
+then learns into that library, so a later model of the same seed starts from it.
+
+``hold_out`` (``experiment``): models treated as a user's own, in nothing fisched ships. Their
+tasks (by model name and by structure) leave the fi-prior arm's prior, and the fi-library arm's
+too, whose selection is then fitted on what is left (as fi-prior's) and whose known schedules
+come from the experiment's library only. Without it, a zoo model in the shipped data would start
+fi-library from its own measured schedules, and a later model could not show what an earlier
+one taught."""
 
 
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
+    """``prior_ds``: fi-prior's prior; for fi-library, the shipped data with models held out
+    (None: everything shipped, and the shipped selection)."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
     if arm == "fi-prior":
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
                                       seed=seed, nthread=cores)
+    if arm == "fi-library" and prior_ds is not None:
+        local = local_prior(host_cpu(), library)
+        return FeatureImportanceModel(
+            selection=fit_selection(prior_ds),
+            prior=prior_ds if local is None else concat_datasets([prior_ds, local]),
+            seed=seed, nthread=cores)
     if arm == "fi-library":
         return FeatureImportanceModel(prior=default_prior(host_cpu(), DEFAULT_PRIOR, library),
                                       seed=seed, nthread=cores)
     return make_cost_model(arm, cores, seed)
 
 
-def prior_for(prior: str | None, model, tasks: list) -> tuple[object, dict]:
+def prior_for(prior: str | None, model, tasks: list, held: tuple[list, tuple] = ((), ())
+              ) -> tuple[object, dict]:
     """The prior dataset (``prior``, or everything fisched ships: ``library.shipped_prior``;
-    never a local library) minus every task of ``model`` (by structure and by model name)."""
+    never a local library) minus every task of ``model`` and of the held-out models ``held``
+    (their task modules, their names: ``held_out_tasks``), by structure and by model name."""
 
     if prior is not None and not Path(prior).exists():
         raise FischedError(f"the fi-prior arm needs a prior dataset: {prior} not found")
     full = load_dataset(prior) if prior else shipped_prior(DEFAULT_PRIOR)
     if full is None:
         raise FischedError("the fi-prior arm needs a prior dataset: fisched ships none here")
-    kept, left_out = full.without_tasks([t.mod for t in tasks], (model.name,))
+    kept, left_out = full.without_tasks([t.mod for t in tasks] + list(held[0]),
+                                        (model.name, *held[1]))
     return kept, {"path": str(prior or "shipped"), "programs": kept.n_programs,
                   "tasks": len(np.unique(kept.task_id)), "left_out": left_out,
                   "hosts": sorted({host_name(task_host(full, t)) for t in full.tasks})}
 
 
+def held_out_tasks(hold_out: tuple[str, ...], target) -> tuple[list, tuple[str, ...]]:
+    """The task modules and model names of the models ``hold_out`` (specs), prepared as the
+    arms prepare theirs."""
+    mods, names = [], []
+    for spec in hold_out:
+        model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
+        mods += [t.mod for t in extract(model, target)]
+        names.append(model.name)
+    return mods, tuple(names)
+
+
 def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
-            prior: str | None = None, rounds: int = 2, library: Path | None = None) -> dict:
+            prior: str | None = None, rounds: int = 2, library: Path | None = None,
+            hold_out: tuple[str, ...] = ()) -> dict:
     """One uninterrupted tuning run plus the compiled model's latency; cached in run.json.
 
     The model is prepared with the CPU defaults (``frontend.default_pipeline``) and searched in
     the default design space. ``library``: the ``fi-library`` arm's library root (reused from,
-    learned into); no other arm reads or writes a library.
+    learned into); no other arm reads or writes a library. ``hold_out``: model specs held
+    out of the shipped data (``ARMS``); a finished run made with other ones is refused.
 
     ``rounds``: the per-task batch is sized so that one round over every task takes
     1/rounds of the budget. With a single round the end-to-end estimate (defined once every task
@@ -153,6 +184,9 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     done = workdir / RUN_FILE
     if done.exists():
         run = json.loads(done.read_text())
+        if sorted(run.get("hold_out", [])) != sorted(hold_out):
+            raise FischedError(f"{workdir} was run holding out {run.get('hold_out', [])}, "
+                               f"not {list(hold_out)}: use another --workdir")
         if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
             model = load_model(spec, threads=num_cores(target),
                                **model_settings(read_meta(workdir)))
@@ -164,17 +198,21 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     workdir.mkdir(parents=True)
     model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
     tasks = extract(model, target)
-    prior_ds, prior_info = prior_for(prior, model, tasks) if arm == "fi-prior" else (None, None)
+    prior_ds, prior_info = None, None
+    if arm == "fi-prior" or (arm == "fi-library" and hold_out):
+        held = held_out_tasks(tuple(h for h in hold_out if h != spec), target)
+        prior_ds, prior_info = prior_for(prior, model, tasks, held)
     curve: list[dict] = []
     start = time.time()  # the prior's (and selection's) training counts as tuning time
     cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds, library)
-    if arm == "fi-prior":
+    if prior_info is not None:
         prior_info["selection_dims"] = len(cost_model.columns)
+        prior_info["local_programs"] = cost_model.prior_programs - prior_ds.n_programs
     per_iter = trials_per_iter(trials // rounds, len(tasks))
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
                   num_trials_per_iter=per_iter, cost_model_obj=cost_model,
                   callbacks=(_curve_callback(curve, start),), reuse=arm == "fi-library",
-                  library=library)
+                  library=library, reuse_shipped=not hold_out)
     curve = with_estimates(curve, workdir, tasks)
     compiled = compile_model(model, workdir, target)
     # the reference is what a user compares against, timed in the same rounds
@@ -191,7 +229,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
            "latency_ms": latency.median_ms, "latency_spread_ms": list(latency.spread_ms),
            "reference": reference, "prior": prior_info,
            "cost_model": cost_model.settings() if arm.startswith("fi") else None,
-           "reused": result.reused, "pipeline": {k: meta.get(k) for k in
+           "reused": result.reused, "hold_out": list(hold_out), "pipeline": {k: meta.get(k) for k in
                                                   ("weights", "layout", "kernels", "math")},
            "host_cpu": host["llvm_cpu"], "host": host, "provenance": provenance(target)}
     if arm == "fi-library":
@@ -342,11 +380,13 @@ def _timings(pair: dict) -> list[dict[str, float]]:
 def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, target,
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
                rounds: int = 2, log=print, summarize_only: bool = False,
-               time_pairs: bool = True, pair_budget_s: float = PAIR_BUDGET_S) -> dict:
+               time_pairs: bool = True, pair_budget_s: float = PAIR_BUDGET_S,
+               hold_out: tuple[str, ...] = ()) -> dict:
     """Run (or resume) every model x seed x arm, alternating arm order by seed, and time each
     finished pair side by side (``measure_pair``). With ``summarize_only``, only the finished
     runs are read and summarised, nothing is tuned, and pairs are timed only if
-    ``time_pairs`` (those without a ``final.json``)."""
+    ``time_pairs`` (those without a ``final.json``). ``hold_out``: model specs held out of
+    the shipped data (``ARMS``)."""
     workdir = Path(workdir)
     runs = []
     timed: dict[tuple[str, int], dict] = {}  # (model name, seed) -> side-by-side timing
@@ -362,7 +402,7 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                     continue
                 log(f"{spec} seed {seed} {arm} ...")
                 run = run_arm(spec, arm, seed, trials, wd, target, prior, rounds,
-                              library=workdir / "library" / f"seed{seed}")
+                              library=workdir / "library" / f"seed{seed}", hold_out=hold_out)
                 log(f"  {run['latency_ms']:.3f} ms after {run['tune_seconds']:.0f} s")
                 runs.append(run)
                 if not finished:  # a new run: keep the partial results on disk
@@ -390,7 +430,8 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
     so a stopped experiment still has its partial results on disk)."""
     summary = summarize(runs, *arms, pairs_timed=timed)
     (workdir / "summary.json").write_text(json.dumps(
-        {"arms": list(arms), "trials": trials, "seeds": seeds, "summary": summary,
+        {"arms": list(arms), "trials": trials, "seeds": seeds,
+         "hold_out": sorted({h for r in runs for h in r.get("hold_out", [])}), "summary": summary,
          "provenance": provenance(target)}, indent=2))
     table = summary_table(summary, arms)
     (workdir / "summary.md").write_text(table + "\n")

@@ -262,7 +262,7 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
          callbacks: tuple = (), population: int | None = None, builder=None,
          task_scheduler=None, time_limit: float | None = None,
          kernels: str | None = None, reuse: bool = False,
-         library: str | Path | None = None) -> TuneResult:
+         library: str | Path | None = None, reuse_shipped: bool = True) -> TuneResult:
     """Tune ``model`` until the workdir's database holds ``trials`` records for its tasks, or
     for ``time_limit`` seconds of this run (after its first round), whichever comes first.
 
@@ -275,7 +275,8 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
     equal tasks in this host's library (under ``library``, else the default root) and the
     shipped one, in the same design space (``library.schedule_sources``, ``warm_start``;
     measured here, they count as trials). Off by default: a comparison of cost models needs
-    every task to start from nothing. Not with an RPC device.
+    every task to start from nothing. Not with an RPC device. ``reuse_shipped=False`` starts
+    from the host's library only (an experiment that holds models out of the shipped data).
     """
     if time_limit is not None and time_limit <= 0:
         raise FischedError(f"--time-limit must be positive, got {time_limit}")
@@ -290,13 +291,13 @@ def tune(model: Model, workdir: str | Path, target, trials: int, cost_model: str
         return _tune_locked(model, workdir, target, trials, cost_model, seed,
                             num_trials_per_iter, progress, rpc_tracker, rpc_key, cost_model_obj,
                             strategy, callbacks, population, builder, task_scheduler, time_limit,
-                            kernels, reuse, library)
+                            kernels, reuse, library, reuse_shipped)
 
 
 def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_per_iter,
                  progress, rpc_tracker, rpc_key, cost_model_obj, strategy, callbacks,
                  population, builder, task_scheduler, time_limit, kernels, reuse,
-                 library) -> TuneResult:
+                 library, reuse_shipped) -> TuneResult:
     meta = check_meta(workdir, model, target)
     kernels = resolve_kernels(meta, kernels, workdir, target)
     cores = num_cores(target)
@@ -314,8 +315,9 @@ def _tune_locked(model, workdir, target, trials, cost_model, seed, num_trials_pe
             if workers:  # the warm start times known schedules in this process
                 workers.wait()
             with intrinsics_for(target):  # a known schedule may hold a tensorize step
+                shipped = {} if reuse_shipped else {"shipped": None}
                 reused = warm_start(tasks, database, target,
-                                    schedule_sources(host_cpu(), kernels, library))
+                                    schedule_sources(host_cpu(), kernels, library, **shipped))
         existing = records_by_task(database, [t.mod for t in tasks])
         done = sum(len(r) for r in existing)
         # a resumed run's first round visits the tasks with no record yet first: with a small
