@@ -14,8 +14,8 @@ prior trained on
   measured;
 - ``all-hosts``: ``same-host`` plus ``other-host-loo``;
 - ``all-hosts+desc``: the same programs, each row also given its host's descriptor (vector
-  width in bits, cores: ``host_descriptor``) as features, so that the trees can split the
-  hosts where their rankings differ.
+  width in bits, cores: ``dataset.host_descriptor``) as features, so that the trees can
+  split the hosts where their rankings differ (``FeatureImportanceModel(host_features=True)``).
 
 Each arm's feature selection is fitted on its own training programs only (``transfer.
 fit_selection``), and trained as the fi model trains its prior (``fisched.costmodel.fi_model``'s
@@ -31,35 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from transfer import FI, fit_selection, predict, scores
 
-from fisched.costmodel.dataset import concat_datasets, host_name, load_dataset, task_host
+from fisched.costmodel.dataset import (concat_datasets, host_name, load_dataset, task_host,
+                                       with_host_columns)
 from fisched.costmodel.fi_model import DEFAULT_HELD_OUT_ROUNDS
 from fisched.costmodel.importance import fit_model
 from fisched.metaschedule.target import host_info
 
 ARMS = ("random", "same-host", "other-host", "other-host-loo", "all-hosts", "all-hosts+desc")
-
-
-def host_descriptor(host: dict) -> list[float]:
-    """What every host record says of its machine, as features: the vector width in bits and
-    the cores (ISA flags are missing for hosts from before fisched recorded them)."""
-    return [float(host.get("vector_bits") or 0), float(host.get("cores") or 0)]
-
-
-def with_host_columns(ds):
-    """``ds`` with ``host_descriptor`` of each row's host appended to its features, and the
-    indices of the appended columns."""
-    per_task = np.array([host_descriptor(task_host(ds, t)) for t in ds.tasks])
-    program_of_row = np.repeat(np.arange(ds.n_programs), np.diff(ds.row_ptr))
-    extra = per_task[ds.task_id[program_of_row]].astype(ds.features.dtype)
-    start = ds.features.shape[1]
-    return (replace(ds, features=np.hstack([ds.features, extra])),
-            np.arange(start, start + extra.shape[1]))
 
 
 def main() -> None:

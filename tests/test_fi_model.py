@@ -144,6 +144,49 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     assert fresh.booster.booster_.num_boosted_rounds() <= prior_trees + 7
 
 
+def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_path):
+    """Two hosts' priors with opposite orders over the same programs: with the host's
+    descriptor as features, the model ranks by the order measured on the host at hand."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.costmodel.dataset import build_dataset, concat_datasets
+    from fisched.costmodel.fi_model import make_fi_model
+    from fisched.metaschedule.target import host_info
+
+    tmp, _, task, database, selection = fi_run
+    ds = build_dataset([tmp], progress=False, target=target)
+    signal = ds.pack_sum()[:, selection.indices_] @ np.linspace(1.0, 2.0, 6)
+    planted = 1e-3 * (1 + np.searchsorted(np.unique(signal), signal))
+    assert len(np.unique(planted)) > 1
+
+    def on(host, secs):
+        return dataclasses.replace(ds, run_secs=secs, run_ptr=np.arange(ds.n_programs + 1),
+                                   tasks=[{**t, "host": host} for t in ds.tasks])
+
+    here = host_info()
+    elsewhere = {"llvm_cpu": "elsewhere", "vector_bits": 2 * here["vector_bits"],
+                 "cores": here["cores"] + 6}
+    both = concat_datasets([on(elsewhere, planted.max() + planted.min() - planted),
+                            on(here, planted)])
+    model = make_fi_model(selection=selection, prior=both, seed=0, host_features=True,
+                          prior_held_out_rounds=0)
+    assert model.settings()["host_features"] and len(model.columns) == 6 + 2
+    context, cands = _candidates(database, task, target)
+    pred = model.predict(context, cands)
+    assert int(np.argmax(pred)) == int(np.argmin(planted))
+    assert _spearman(pred, -planted) > 0.5
+
+    results = [ms.runner.RunnerResult(r.run_secs, None)
+               for r in database.get_all_tuning_records()]
+    model.update(context, cands, results)  # measured rows carry this host's columns too
+    assert model.groups and next(iter(model.groups.values()))[0][0].shape[1] == N_FEATURES + 2
+    model.save(str(tmp_path / "h"))
+    fresh = make_fi_model(selection=selection, seed=0)
+    fresh.load(str(tmp_path / "h"))
+    np.testing.assert_allclose(fresh.predict(context, cands), model.predict(context, cands),
+                               rtol=1e-6)
+
+
 def _rows(model, context, cands):
     feats = [f.numpy() for f in model.features.extractor.extract_from(context, cands)]
     ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])

@@ -569,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arms", default="xgb,fi-prior",
                    help="baseline,candidate among xgb (stock), fi (cold), fi-prior (fi "
                    "warm-started from --prior minus the tuned model's tasks, its selection "
-                   "fitted on that prior), fi-library (shipped data plus what this seed's "
+                   "fitted on that prior), fi-prior-host (fi-prior with host descriptors as "
+                   "features), fi-library (shipped data plus what this seed's "
                    "earlier runs learned, known schedules reused), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")

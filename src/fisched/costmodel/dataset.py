@@ -210,6 +210,31 @@ def task_host(ds: Dataset, task: dict) -> dict:
     return target_host(make_target(target), ds.provenance.get("cpu"))
 
 
+HOST_DESCRIPTOR = ("vector_bits", "cores")
+"""What every host record says of its machine that can be a feature (ISA flags are missing for
+hosts from before fisched recorded them): ``host_descriptor``."""
+
+
+def host_descriptor(host: dict) -> np.ndarray:
+    """``HOST_DESCRIPTOR`` of a host record (``task_host``, ``target.host_info``), 0 where
+    unknown: the vector width in bits and the cores."""
+    return np.array([float(host.get(k) or 0) for k in HOST_DESCRIPTOR], np.float32)
+
+
+def with_host_columns(ds: Dataset) -> tuple[Dataset, np.ndarray]:
+    """``ds`` with ``host_descriptor`` of each row's host appended to its features (columns
+    ``N_FEATURES`` on), and the indices of the appended columns."""
+    from dataclasses import replace
+
+    per_task = np.array([host_descriptor(task_host(ds, t)) for t in ds.tasks], np.float32)
+    per_task = per_task.reshape(len(ds.tasks), len(HOST_DESCRIPTOR))
+    program_of_row = np.repeat(np.arange(ds.n_programs), np.diff(ds.row_ptr))
+    extra = per_task[ds.task_id[program_of_row]].astype(ds.features.dtype)
+    start = ds.features.shape[1]
+    return (replace(ds, features=np.hstack([ds.features, extra])),
+            np.arange(start, start + extra.shape[1]))
+
+
 def host_name(host: dict) -> str:
     """A host's short name: LLVM's cpu name, or the RPC device key."""
     return host.get("llvm_cpu") or f"rpc:{host.get('rpc_key')}"

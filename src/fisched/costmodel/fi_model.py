@@ -19,8 +19,8 @@ from tvm.s_tir import meta_schedule as ms
 from tvm_ffi import structural_hash
 
 from ..metaschedule.records import mean_seconds
-from ..metaschedule.target import host_cpu
-from .dataset import Dataset, load_dataset
+from ..metaschedule.target import host_cpu, host_info
+from .dataset import Dataset, host_descriptor, load_dataset, with_host_columns
 from .features import N_FEATURES
 from .importance import FeatureSelection, fit_model, reselect
 from .labels import get_label_fn, labels_for
@@ -99,7 +99,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  seed: int = 0, finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
-                 nthread: int = 1, **kw) -> None:
+                 nthread: int = 1, host_features: bool = False, **kw) -> None:
         """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
 
         ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
@@ -126,6 +126,14 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         if they change, the prior is retrained on them. It costs a 164-column training of the
         prior each time, and its effect on tuning has not been measured yet, hence off.
         ``feature_cache``: programs whose features are kept (``FeatureCache``; 0: none).
+
+        ``host_features``: every program also gets its host's descriptor (vector width, cores:
+        ``dataset.host_descriptor``) as two more columns beside the selected ones: the prior's
+        programs their own hosts', those measured here this machine's. The trees can then
+        rank a task differently on an AVX-512 host than on an AVX2 one. benchmarks/
+        host_transfer.py (results/host_transfer.md) measured it ranking better on 9 of 11
+        (host, model) rows of the two-host data, one seed; no tuning run with it has been
+        measured yet, hence off.
         """
         super().__init__()
         if isinstance(selection, str) and selection == "default":
@@ -140,7 +148,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         if isinstance(sel, (str, Path)):
             sel = FeatureSelection.load(sel)
         self.selection = sel
-        self.columns = (np.arange(N_FEATURES) if sel is None else sel.indices_)
+        # the host's descriptor, appended to every measured row (None: no host columns)
+        self.host_desc = host_descriptor(host_info()) if host_features else None
+        self.columns = self._with_host(np.arange(N_FEATURES) if sel is None else sel.indices_)
         self.labels = labels
         get_label_fn(labels)  # fail now on a bad name
         self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache)
@@ -158,10 +168,26 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         # kept only if re-ranking will need it again
         self.prior_ds = None
         if isinstance(prior_ds, Dataset) and prior_ds.n_programs:
+            if host_features:
+                prior_ds = with_host_columns(prior_ds)[0]
             self.prior_ds = prior_ds if reselect_every else None
             self.prior_model = self._fit_prior(prior_ds)
             self.prior_programs = prior_ds.n_programs
         self.booster = self.prior_model
+
+    def _with_host(self, columns: np.ndarray) -> np.ndarray:
+        """``columns`` of the 164 features, plus the host columns if this model has them."""
+        if self.host_desc is None:
+            return np.asarray(columns)
+        return np.concatenate([columns, N_FEATURES + np.arange(len(self.host_desc))])
+
+    def _rows(self, context, candidates) -> list[np.ndarray]:
+        """Each candidate's per-store feature rows, with the host's descriptor if used."""
+        feats = self.features(context, candidates)
+        if self.host_desc is None:
+            return feats
+        return [np.hstack([f, np.broadcast_to(self.host_desc, (len(f), len(self.host_desc)))
+                           .astype(f.dtype)]) for f in feats]
 
     def _fit_prior(self, prior_ds):
         return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
@@ -171,6 +197,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
     def settings(self) -> dict:
         """What this model is (recorded beside experiment results)."""
         return {"columns": len(self.columns), "labels": self.labels,
+                "host_features": self.host_desc is not None,
                 "objective": self.model_kw["objective"],
                 "finetune_rounds": self.finetune_rounds,
                 "prior_programs": self.prior_programs,
@@ -217,7 +244,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         p = self.prior_ds
         if p is not None:
             py, pw = labels_for(p.latency, p.task_id, self.labels)
-            rows = np.concatenate([p.features, rows])
+            rows = np.concatenate([p.features[:, :N_FEATURES], rows])
             ptr = np.concatenate([p.row_ptr, ptr[1:] + p.row_ptr[-1]])
             y, w = np.concatenate([py, y]), np.concatenate([pw, w])
             gid = np.concatenate([p.task_id, gid + len(p.tasks)])
@@ -227,12 +254,12 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         new = reselect(policy, rows, ptr, y, w, gid, seed=self.seed, **self.model_kw)
         self.reselections += 1
         self.reselected_at = measured
-        if np.array_equal(new.indices_, self.columns):
+        if np.array_equal(self._with_host(new.indices_), self.columns):
             return
         log.info("fi cost model: re-ranked features, %d -> %d columns (%d new)",
                  len(self.columns), len(new.indices_),
                  len(np.setdiff1d(new.indices_, self.columns)))
-        self.selection, self.columns = new, new.indices_
+        self.selection, self.columns = new, self._with_host(new.indices_)
         if p is not None:
             self.prior_model = self._fit_prior(p)
         self.booster = self.prior_model  # the session's trees were on the old columns
@@ -248,7 +275,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         if not candidates:
             return
         key = str(structural_hash(context.mod))  # one group per task
-        feats = self.features(context, candidates)
+        feats = self._rows(context, candidates)
         group = self.groups.setdefault(key, [[], []])
         group[0].extend(feats)
         group[1].extend(_latency(r) for r in results)
@@ -260,7 +287,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
     def predict(self, context, candidates) -> np.ndarray:
         if self.booster is None:
             return np.random.default_rng(self.seed).uniform(size=len(candidates))
-        feats = self.features(context, candidates)
+        feats = self._rows(context, candidates)
         ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
         rows = np.concatenate(feats)[:, self.columns] if feats else \
             np.zeros((0, len(self.columns)))
@@ -278,6 +305,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         np.savez_compressed(out / "data.npz", **arrays)
         (out / "settings.json").write_text(json.dumps(
             {"columns": self.columns.tolist(), "labels": self.labels,
+             "host_desc": None if self.host_desc is None else self.host_desc.tolist(),
              "objective": self.model_kw["objective"],
              "groups": list(self.groups), "trained": self.booster is not None,
              "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
@@ -295,6 +323,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         src = Path(path)
         settings = json.loads((src / "settings.json").read_text())
         self.columns = np.asarray(settings["columns"], dtype=np.int64)
+        desc = settings.get("host_desc")  # the measured rows below carry the saved host's
+        self.host_desc = None if desc is None else np.asarray(desc, np.float32)
         self.labels = settings["labels"]
         self.model_kw["objective"] = settings.get("objective", "squared")
         self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)

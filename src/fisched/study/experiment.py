@@ -100,10 +100,12 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     return out
 
 
-ARMS = ("xgb", "fi", "fi-prior", "fi-library", "random")
+ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-library", "random")
 """``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
 warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
 selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
+``fi-prior-host``: fi-prior with each program's host descriptor as two more features
+(``FeatureImportanceModel(host_features=True)``).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
@@ -122,9 +124,10 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
     (None: everything shipped, and the shipped selection)."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
-    if arm == "fi-prior":
+    if arm in ("fi-prior", "fi-prior-host"):
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
-                                      seed=seed, nthread=cores)
+                                      seed=seed, nthread=cores,
+                                      host_features=arm == "fi-prior-host")
     if arm == "fi-library" and prior_ds is not None:
         local = local_prior(host_cpu(), library)
         return FeatureImportanceModel(
@@ -199,7 +202,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
     tasks = extract(model, target)
     prior_ds, prior_info = None, None
-    if arm == "fi-prior" or (arm == "fi-library" and hold_out):
+    if arm.startswith("fi-prior") or (arm == "fi-library" and hold_out):
         held = held_out_tasks(tuple(h for h in hold_out if h != spec), target)
         prior_ds, prior_info = prior_for(prior, model, tasks, held)
     curve: list[dict] = []
