@@ -578,7 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated models treated as the user's own: their tasks (by "
                    "name and structure) leave the shipped data for fi-prior and fi-library, "
                    "fi-library's selection is fitted without them and its known schedules "
-                   "come only from what this seed's earlier runs learned")
+                   "come only from what this seed's earlier runs learned (give the same "
+                   "--hold-out to resume or summarise)")
     p.add_argument("--rounds", type=int, default=2,
                    help="rounds over every task the budget is sized for (default 2)")
     p.add_argument("--workdir", default=None,

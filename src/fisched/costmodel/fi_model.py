@@ -181,13 +181,12 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             return np.asarray(columns)
         return np.concatenate([columns, N_FEATURES + np.arange(len(self.host_desc))])
 
-    def _rows(self, context, candidates) -> list[np.ndarray]:
-        """Each candidate's per-store feature rows, with the host's descriptor if used."""
-        feats = self.features(context, candidates)
+    def _with_desc(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` with the host's descriptor appended to each, if this model uses it."""
         if self.host_desc is None:
-            return feats
-        return [np.hstack([f, np.broadcast_to(self.host_desc, (len(f), len(self.host_desc)))
-                           .astype(f.dtype)]) for f in feats]
+            return rows
+        desc = np.broadcast_to(self.host_desc.astype(rows.dtype), (len(rows), len(self.host_desc)))
+        return np.hstack([rows, desc])
 
     def _fit_prior(self, prior_ds):
         return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
@@ -275,7 +274,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         if not candidates:
             return
         key = str(structural_hash(context.mod))  # one group per task
-        feats = self._rows(context, candidates)
+        feats = [self._with_desc(f) for f in self.features(context, candidates)]
         group = self.groups.setdefault(key, [[], []])
         group[0].extend(feats)
         group[1].extend(_latency(r) for r in results)
@@ -287,9 +286,11 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
     def predict(self, context, candidates) -> np.ndarray:
         if self.booster is None:
             return np.random.default_rng(self.seed).uniform(size=len(candidates))
-        feats = self._rows(context, candidates)
+        feats = self.features(context, candidates)
         ptr = np.concatenate([[0], np.cumsum([len(f) for f in feats])])
-        rows = np.concatenate(feats)[:, self.columns] if feats else \
+        # the selected columns first, the host's after: no copy of the 164 for cache hits
+        own = self.columns[self.columns < N_FEATURES]
+        rows = self._with_desc(np.concatenate(feats)[:, own]) if feats else \
             np.zeros((0, len(self.columns)))
         return self.booster.predict(rows, ptr)
 
@@ -299,7 +300,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         out.mkdir(parents=True, exist_ok=True)
         arrays = {}
         for k, (rows, lats) in enumerate(self.groups.values()):
-            arrays[f"rows{k}"] = np.concatenate(rows) if rows else np.zeros((0, N_FEATURES))
+            width = N_FEATURES + (0 if self.host_desc is None else len(self.host_desc))
+            arrays[f"rows{k}"] = np.concatenate(rows) if rows else np.zeros((0, width))
             arrays[f"ptr{k}"] = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
             arrays[f"lat{k}"] = np.asarray(lats, float)
         np.savez_compressed(out / "data.npz", **arrays)
@@ -323,8 +325,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         src = Path(path)
         settings = json.loads((src / "settings.json").read_text())
         self.columns = np.asarray(settings["columns"], dtype=np.int64)
-        desc = settings.get("host_desc")  # the measured rows below carry the saved host's
-        self.host_desc = None if desc is None else np.asarray(desc, np.float32)
+        # the measured rows below carry the host they were measured on; new ones this one's
+        self.host_desc = (host_descriptor(host_info()) if settings.get("host_desc")
+                          else None)
         self.labels = settings["labels"]
         self.model_kw["objective"] = settings.get("objective", "squared")
         self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)

@@ -119,6 +119,9 @@ fi-library from its own measured schedules, and a later model could not show wha
 one taught."""
 
 
+HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-library")  # the arms --hold-out changes
+
+
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
     """``prior_ds``: fi-prior's prior; for fi-library, the shipped data with models held out
     (None: everything shipped, and the shipped selection)."""
@@ -147,10 +150,10 @@ def prior_for(prior: str | None, model, tasks: list, held: tuple[list, tuple] = 
     (their task modules, their names: ``held_out_tasks``), by structure and by model name."""
 
     if prior is not None and not Path(prior).exists():
-        raise FischedError(f"the fi-prior arm needs a prior dataset: {prior} not found")
+        raise FischedError(f"the fi arms need a prior dataset: {prior} not found")
     full = load_dataset(prior) if prior else shipped_prior(DEFAULT_PRIOR)
     if full is None:
-        raise FischedError("the fi-prior arm needs a prior dataset: fisched ships none here")
+        raise FischedError("the fi arms need a prior dataset: fisched ships none here")
     kept, left_out = full.without_tasks([t.mod for t in tasks] + list(held[0]),
                                         (model.name, *held[1]))
     return kept, {"path": str(prior or "shipped"), "programs": kept.n_programs,
@@ -177,7 +180,8 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     The model is prepared with the CPU defaults (``frontend.default_pipeline``) and searched in
     the default design space. ``library``: the ``fi-library`` arm's library root (reused from,
     learned into); no other arm reads or writes a library. ``hold_out``: model specs held
-    out of the shipped data (``ARMS``); a finished run made with other ones is refused.
+    out of the shipped data (``ARMS``); a finished run of an arm that reads the shipped data
+    (``HELD_OUT_ARMS``) made with other ones is refused.
 
     ``rounds``: the per-task batch is sized so that one round over every task takes
     1/rounds of the budget. With a single round the end-to-end estimate (defined once every task
@@ -187,7 +191,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     done = workdir / RUN_FILE
     if done.exists():
         run = json.loads(done.read_text())
-        if sorted(run.get("hold_out", [])) != sorted(hold_out):
+        if arm in HELD_OUT_ARMS and sorted(run.get("hold_out", [])) != sorted(hold_out):
             raise FischedError(f"{workdir} was run holding out {run.get('hold_out', [])}, "
                                f"not {list(hold_out)}: use another --workdir")
         if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
@@ -204,12 +208,14 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     prior_ds, prior_info = None, None
     if arm.startswith("fi-prior") or (arm == "fi-library" and hold_out):
         held = held_out_tasks(tuple(h for h in hold_out if h != spec), target)
-        prior_ds, prior_info = prior_for(prior, model, tasks, held)
+        # fi-library is what a user gets: the shipped data, whatever --prior says
+        prior_ds, prior_info = prior_for(None if arm == "fi-library" else prior, model,
+                                         tasks, held)
     curve: list[dict] = []
     start = time.time()  # the prior's (and selection's) training counts as tuning time
     cost_model = make_arm_model(arm, num_cores(target), seed, prior_ds, library)
     if prior_info is not None:
-        prior_info["selection_dims"] = len(cost_model.columns)
+        prior_info["selection_dims"] = len(cost_model.selection.indices_)  # no host columns
         prior_info["local_programs"] = cost_model.prior_programs - prior_ds.n_programs
     per_iter = trials_per_iter(trials // rounds, len(tasks))
     result = tune(model, workdir, target, trials, cost_model=arm, seed=seed, progress=False,
