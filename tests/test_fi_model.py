@@ -146,7 +146,8 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
 
 def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_path):
     """Two hosts' priors with opposite orders over the same programs: with the host's
-    descriptor as features, the model ranks by the order measured on the host at hand."""
+    descriptor as features, the model ranks by the order measured on the host at hand, so
+    swapping which host measured which order reverses its ranking here."""
     from tvm.s_tir import meta_schedule as ms
 
     from fisched.costmodel.dataset import build_dataset, concat_datasets
@@ -157,6 +158,7 @@ def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_pa
     ds = build_dataset([tmp], progress=False, target=target)
     signal = ds.pack_sum()[:, selection.indices_] @ np.linspace(1.0, 2.0, 6)
     planted = 1e-3 * (1 + np.searchsorted(np.unique(signal), signal))
+    reverse = planted.max() + planted.min() - planted
     assert len(np.unique(planted)) > 1
 
     def on(host, secs):
@@ -166,15 +168,18 @@ def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_pa
     here = host_info()
     elsewhere = {"llvm_cpu": "elsewhere", "vector_bits": 2 * here["vector_bits"],
                  "cores": here["cores"] + 6}
-    both = concat_datasets([on(elsewhere, planted.max() + planted.min() - planted),
-                            on(here, planted)])
-    model = make_fi_model(selection=selection, prior=both, seed=0, host_features=True,
-                          prior_held_out_rounds=0)
-    assert model.settings()["host_features"] and len(model.columns) == 6 + 2
     context, cands = _candidates(database, task, target)
-    pred = model.predict(context, cands)
-    assert int(np.argmax(pred)) == int(np.argmin(planted))
-    assert _spearman(pred, -planted) > 0.5
+    preds = []
+    for here_secs, elsewhere_secs in ((planted, reverse), (reverse, planted)):
+        both = concat_datasets([on(elsewhere, elsewhere_secs), on(here, here_secs)])
+        model = make_fi_model(selection=selection, prior=both, seed=0, host_features=True,
+                              prior_held_out_rounds=0)
+        preds.append(model.predict(context, cands))
+    assert model.settings()["host_features"] and len(model.columns) == 6 + 2
+    # the few programs of the fixture tie often: compare the two models, not exact ranks
+    assert planted[int(np.argmax(preds[0]))] == planted.min()
+    assert planted[int(np.argmax(preds[1]))] == planted.max()
+    assert _spearman(preds[0], -planted) > 0 > _spearman(preds[1], -planted)
 
     results = [ms.runner.RunnerResult(r.run_secs, None)
                for r in database.get_all_tuning_records()]
