@@ -25,7 +25,13 @@ def test_show_prints_settings_and_tasks(tuned_tiny, capsys):
 def test_tune_keeps_a_curve_that_show_draws(tuned_tiny, tmp_path, capsys):
     """A point per measured batch, trials rising to the records in the database, the estimate
     set exactly when every task has a valid schedule; ``show --plot`` draws it."""
-    curve = json.loads((tuned_tiny / "curve.json").read_text())["points"]
+    from fisched.metaschedule.target import host_cpu
+
+    saved = json.loads((tuned_tiny / "curve.json").read_text())
+    assert saved["host_cpu"] == host_cpu()  # whose seconds these are
+    meta = json.loads((tuned_tiny / "fisched.json").read_text())
+    assert meta["provenance"]["host_cpu"] == host_cpu()
+    curve = saved["points"]
     trials = [p["trials"] for p in curve]
     assert trials == sorted(trials) and len(set(trials)) == len(trials)
     assert trials[-1] == json.loads((tuned_tiny / "report.json").read_text())["records"]

@@ -28,8 +28,16 @@ def _git_revision() -> str | None:
         return None
 
 
+def host_cpu() -> str:
+    """The LLVM name of this machine's CPU (e.g. ``znver3``); LLVM here rejects ``mcpu=native``."""
+    from tvm.target import codegen
+
+    return str(codegen.llvm_get_system_cpu())
+
+
 def provenance(target=None) -> dict:
-    """TVM version, target, CPU model, command line, date and git revision."""
+    """TVM version, target, CPU model and its LLVM name (``host_cpu``: figures compare only
+    within one host), command line, date and git revision."""
     import tvm
 
     from . import __version__
@@ -39,6 +47,7 @@ def provenance(target=None) -> dict:
         "tvm": tvm.__version__,
         "target": str(target) if target is not None else None,
         "cpu": cpu_model(),
+        "host_cpu": host_cpu(),
         "command": " ".join(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git": _git_revision(),

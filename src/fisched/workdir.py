@@ -179,7 +179,8 @@ def read_curve(workdir: str | Path) -> list[dict]:
     """The workdir's tuning curve (``CURVE_FILE``): one point per measured batch, ``trials``
     (records in the database), ``seconds`` (tuning time, summed over runs), ``estimate_ms``
     (weight x best latency summed over the tasks, None until every task has a valid one) and
-    ``tasks_tuned``; empty for a workdir tuned before fisched kept it."""
+    ``tasks_tuned``; empty for a workdir tuned before fisched kept it. The file also names the
+    machine whose seconds they are (``host_cpu``)."""
     path = Path(workdir) / CURVE_FILE
     return json.loads(path.read_text())["points"] if path.exists() else []
 

@@ -12,14 +12,7 @@ from pathlib import Path
 import psutil
 
 from ..errors import FischedError
-from ..provenance import cpu_model
-
-
-def host_cpu() -> str:
-    """The LLVM name of this machine's CPU (e.g. ``znver3``); LLVM here rejects ``mcpu=native``."""
-    from tvm.target import codegen
-
-    return str(codegen.llvm_get_system_cpu())
+from ..provenance import cpu_model, host_cpu  # host_cpu: part of every provenance
 
 
 def default_num_cores() -> int:

@@ -94,6 +94,7 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
             self.start = time.time()
             self.curve = read_curve(workdir) if workdir is not None and done else []
             self.seconds_before = self.curve[-1]["seconds"] if self.curve else 0.0
+            self.host_cpu = host_cpu()  # the seconds are this machine's
             self.bar = tqdm(total=total, initial=min(done, total), unit="trial", disable=not show,
                             dynamic_ncols=True, desc="tuning")
             self.failed = 0
@@ -137,7 +138,8 @@ def _make_progress_callback(tasks: list[Task], total: int, done: int, best: list
                                    "seconds": self.seconds_before + time.time() - self.start,
                                    "estimate_ms": est if tuned == len(tasks) else None,
                                    "tasks_tuned": tuned})
-                write_json(workdir / CURVE_FILE, {"points": self.curve})
+                write_json(workdir / CURVE_FILE, {"host_cpu": self.host_cpu,
+                                                  "points": self.curve})
 
     return Progress()
 
