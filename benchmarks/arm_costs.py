@@ -32,6 +32,8 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from fisched.errors import FischedError
+from fisched.provenance import one_host
 from fisched.workdir import RECORD_FILE
 
 UNROLL_ATTR = "meta_schedule.unroll_explicit"
@@ -119,11 +121,12 @@ def main() -> None:
     runs = [run_costs(p.parent) for p in sorted(root.glob("*/seed*/*/run.json"))]
     if not runs:
         raise SystemExit(f"{root} holds no finished run")
-    hosts = sorted({r["host_cpu"] for r in runs})
-    if len(hosts) > 1:
-        raise SystemExit(f"{root} holds runs of several hosts ({', '.join(hosts)})")
+    try:
+        host = one_host(runs, str(root))
+    except FischedError as e:
+        raise SystemExit(str(e)) from None
     (root / "arm_costs.json").write_text(
-        json.dumps({"host_cpu": hosts[0], "runs": runs}, indent=2) + "\n")
+        json.dumps({"host_cpu": host, "runs": runs}, indent=2) + "\n")
     table = markdown(runs, args.experiment)
     (root / "arm_costs.md").write_text(table)
     print(table, end="")

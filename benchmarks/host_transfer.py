@@ -13,8 +13,12 @@ prior trained on
 - ``other-host-loo``: the other hosts' programs without M's: that user on a model no one
   measured;
 - ``all-hosts``: ``same-host`` plus ``other-host-loo``;
-- ``all-hosts+desc``: the same programs, each row also given its host's descriptor (vector
-  width in bits, cores: ``dataset.host_descriptor``) as features, so that the trees can
+- ``other-host+desc``: ``other-host``'s programs, each row also given its host's descriptor
+  (vector width in bits, cores, ISA features as LLVM knows the CPU: ``dataset.
+  host_descriptor``), H's rows H's own: can what two or more other hosts' descriptors teach
+  place a host no one measured? (With a single other host the descriptor is constant and
+  this is ``other-host``.)
+- ``all-hosts+desc``: ``all-hosts``' programs with the descriptors, so that the trees can
   split the hosts where their rankings differ (``FeatureImportanceModel(host_features=True)``).
 
 Each arm's feature selection is fitted on its own training programs only (``transfer.
@@ -42,7 +46,8 @@ from fisched.costmodel.fi_model import DEFAULT_HELD_OUT_ROUNDS
 from fisched.costmodel.importance import fit_model
 from fisched.metaschedule.target import host_info
 
-ARMS = ("random", "same-host", "other-host", "other-host-loo", "all-hosts", "all-hosts+desc")
+ARMS = ("random", "same-host", "other-host", "other-host+desc", "other-host-loo", "all-hosts",
+        "all-hosts+desc")
 
 
 def main() -> None:
@@ -77,7 +82,8 @@ def main() -> None:
             other_loo = other & (prog_model != model) & ~twin
             train = {"same-host": same, "other-host": other, "other-host-loo": other_loo,
                      "all-hosts": same | other_loo}
-            train["all-hosts+desc"] = train["all-hosts"]  # the same programs, more features
+            # the same programs, more features
+            train["other-host+desc"], train["all-hosts+desc"] = other, train["all-hosts"]
             row: dict = {"tasks": len(mine), "programs": int(len(held))}
             shuffles = [scores(rng.uniform(size=len(held)), ds, held, weights)
                         for _ in range(20)]
@@ -121,6 +127,14 @@ def table(results: dict) -> str:
             cells = [f"{row[a]['top1']:.3f} / {row[a]['top5']:.3f}" if row.get(a) else "-"
                      for a in ARMS]
             lines.append(f"| {host} | {model} | {row['tasks']} | " + " | ".join(cells) + " |")
+        # each model counts once, whatever its number of tasks
+        cells = []
+        for a in ARMS:
+            got = [row[a] for row in rows.values() if row.get(a)]
+            cells.append(f"**{np.mean([g['top1'] for g in got]):.3f} / "
+                         f"{np.mean([g['top5'] for g in got]):.3f}**" if got else "-")
+        lines.append(f"| {host} | *mean of models* | "
+                     f"{sum(r['tasks'] for r in rows.values())} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

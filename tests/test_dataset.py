@@ -185,3 +185,21 @@ def test_the_shipped_prior_names_each_task_host_and_an_older_dataset_falls_back_
         provenance={**ds.provenance, "target": {"kind": "llvm", "mcpu": "znver3"}})
     assert {task_host(older, t)["llvm_cpu"] for t in older.tasks} == {"znver3"}
     assert {task_host(older, t)["vector_bits"] for t in older.tasks} == {256}
+
+
+def test_a_host_descriptor_tells_cpus_of_one_vector_width_apart_by_their_isa():
+    """rocketlake and znver4 are both AVX-512 machines of 2 cores here; LLVM's features of
+    their names (VNNI on both, BF16 on znver4 only) still tell them apart, and znver3 (AVX2)
+    has neither. A name LLVM does not know gets no ISA column set."""
+    from fisched.costmodel.dataset import HOST_DESCRIPTOR, HOST_ISA, host_descriptor
+
+    def isa(cpu, bits=512):
+        desc = host_descriptor({"llvm_cpu": cpu, "vector_bits": bits, "cores": 2})
+        assert len(desc) == len(HOST_DESCRIPTOR) and list(desc[:2]) == [bits, 2]
+        return {f for f, v in zip(HOST_ISA, desc[2:]) if v}
+
+    assert isa("rocketlake") == {"fma", "avx512bw", "avx512vnni"}
+    assert isa("znver4") == {"fma", "avx512bw", "avx512vnni", "avx512bf16"}
+    assert isa("znver3", 256) == {"fma"}
+    assert {"neon", "dotprod"} <= isa("neoverse-n1", 128)
+    assert isa("rpc:some-board") == set()

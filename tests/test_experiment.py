@@ -235,3 +235,20 @@ def test_arm_costs_reads_the_unroll_step_each_record_chose():
     assert arm_costs.unroll_steps([insts, [[0, 3], [1, 0]]]) == [512]
     assert arm_costs.unroll_steps([insts, [[0, 1]]]) == [16]
     assert arm_costs.unroll_steps([insts, []]) == []
+
+
+def test_an_experiment_refuses_to_mix_hosts(tmp_path):
+    """Runs measured on another host are never tuned beside or timed against on this one,
+    and runs of several hosts are never summarised together."""
+    from fisched.provenance import one_host
+    from fisched.study.experiment import experiment
+
+    run = tmp_path / "tiny" / "seed0" / "xgb" / "run.json"
+    run.parent.mkdir(parents=True)
+    run.write_text(json.dumps({"host_cpu": "some-other-cpu"}))
+    with pytest.raises(FischedError, match="some-other-cpu"):
+        experiment(["tiny.onnx"], 6, 1, tmp_path, target=None, log=lambda _: None)
+    assert one_host([{"host_cpu": "a"}, {"host_cpu": "a"}], "x") == "a"
+    assert one_host([], "x") is None
+    with pytest.raises(FischedError, match="several hosts"):
+        one_host([{"host_cpu": "a"}, {"host_cpu": "b"}], "x")

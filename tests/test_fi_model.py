@@ -150,7 +150,7 @@ def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_pa
     swapping which host measured which order reverses its ranking here."""
     from tvm.s_tir import meta_schedule as ms
 
-    from fisched.costmodel.dataset import build_dataset, concat_datasets
+    from fisched.costmodel.dataset import HOST_DESCRIPTOR, build_dataset, concat_datasets
     from fisched.costmodel.fi_model import make_fi_model
     from fisched.metaschedule.target import host_info
 
@@ -175,7 +175,7 @@ def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_pa
         model = make_fi_model(selection=selection, prior=both, seed=0, host_features=True,
                               prior_held_out_rounds=0)
         preds.append(model.predict(context, cands))
-    assert model.settings()["host_features"] and len(model.columns) == 6 + 2
+    assert model.settings()["host_features"] and len(model.columns) == 6 + len(HOST_DESCRIPTOR)
     # the few programs of the fixture tie often: compare the two models, not exact ranks
     assert planted[int(np.argmax(preds[0]))] == planted.min()
     assert planted[int(np.argmax(preds[1]))] == planted.max()
@@ -184,7 +184,8 @@ def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_pa
     results = [ms.runner.RunnerResult(r.run_secs, None)
                for r in database.get_all_tuning_records()]
     model.update(context, cands, results)  # measured rows carry this host's columns too
-    assert model.groups and next(iter(model.groups.values()))[0][0].shape[1] == N_FEATURES + 2
+    width = next(iter(model.groups.values()))[0][0].shape[1]
+    assert model.groups and width == N_FEATURES + len(HOST_DESCRIPTOR)
     model.save(str(tmp_path / "h"))
     fresh = make_fi_model(selection=selection, seed=0)
     fresh.load(str(tmp_path / "h"))

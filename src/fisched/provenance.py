@@ -53,3 +53,17 @@ def provenance(target=None) -> dict:
         "git": _git_revision(),
         "python": platform.python_version(),
     }
+
+
+def one_host(records, where: str) -> str | None:
+    """The one host (``host_cpu``) that ``records`` (dicts, e.g. run.json contents) were
+    measured on; None for no record. Seconds and latencies of two hosts never compare, so
+    records naming several hosts are refused (a record without ``host_cpu`` predates it and
+    is refused too: its host is unknown)."""
+    from .errors import FischedError
+
+    hosts = sorted({str(r.get("host_cpu")) for r in records})
+    if len(hosts) > 1:
+        raise FischedError(f"{where} holds runs of several hosts ({', '.join(hosts)}): "
+                           "figures compare only within one host")
+    return hosts[0] if hosts else None

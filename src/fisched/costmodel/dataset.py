@@ -20,6 +20,7 @@ import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -210,15 +211,43 @@ def task_host(ds: Dataset, task: dict) -> dict:
     return target_host(make_target(target), ds.provenance.get("cpu"))
 
 
-HOST_DESCRIPTOR = ("vector_bits", "cores")
-"""What every host record says of its machine that can be a feature (ISA flags are missing for
-hosts from before fisched recorded them): ``host_descriptor``."""
+HOST_ISA = ("fma", "avx512bw", "avx512vnni", "avx512bf16", "amx-tile", "neon", "dotprod", "sve")
+"""LLVM CPU features that change which kernels win (FMA; AVX-512 integer, VNNI and BF16 dot
+products; AMX tiles; Arm's NEON, dot product and SVE): ``host_descriptor`` has one 0/1 column
+each."""
+
+HOST_DESCRIPTOR = ("vector_bits", "cores") + tuple(f"isa:{f}" for f in HOST_ISA)
+"""What every host record says of its machine that can be a feature: the vector width, the
+cores, and ``HOST_ISA`` as LLVM knows the CPU by name (``llvm_cpu``): so hosts recorded
+before fisched kept ISA flags get them too, and the flags are the ones the generated code
+may use (a VM's kernel can report flags its LLVM name lacks). ``host_descriptor``."""
+
+
+@lru_cache(maxsize=None)
+def cpu_isa(llvm_cpu: str) -> tuple[float, ...]:
+    """``HOST_ISA`` of an LLVM CPU name as 0/1 (x86 names first, else AArch64 ones; all 0 for
+    a name LLVM does not know, e.g. an RPC device's key)."""
+    import tvm
+    from tvm.target import codegen
+
+    for triple in ("x86_64-linux-gnu", "aarch64-linux-gnu"):
+        try:
+            arch = tvm.target.Target({"kind": "llvm", "mtriple": triple})
+            if llvm_cpu not in {str(c) for c in codegen.llvm_get_cpu_archlist(arch)}:
+                continue  # (LLVM would fall back to a generic CPU)
+            target = tvm.target.Target({"kind": "llvm", "mcpu": llvm_cpu, "mtriple": triple})
+            features = {str(f) for f in codegen.llvm_get_cpu_features(target)}
+        except Exception:  # an LLVM built without this architecture
+            continue
+        return tuple(float(f in features) for f in HOST_ISA)
+    return (0.0,) * len(HOST_ISA)
 
 
 def host_descriptor(host: dict) -> np.ndarray:
     """``HOST_DESCRIPTOR`` of a host record (``task_host``, ``target.host_info``), 0 where
-    unknown: the vector width in bits and the cores."""
-    return np.array([float(host.get(k) or 0) for k in HOST_DESCRIPTOR], np.float32)
+    unknown: the vector width in bits, the cores, then ``HOST_ISA`` of its LLVM CPU name."""
+    head = [float(host.get(k) or 0) for k in ("vector_bits", "cores")]
+    return np.array(head + list(cpu_isa(str(host.get("llvm_cpu") or ""))), np.float32)
 
 
 def with_host_columns(ds: Dataset) -> tuple[Dataset, np.ndarray]:

@@ -18,6 +18,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm_ffi import structural_hash
 
+from ..errors import FischedError
 from ..metaschedule.records import mean_seconds
 from ..metaschedule.target import host_cpu, host_info
 from .dataset import Dataset, host_descriptor, load_dataset, with_host_columns
@@ -127,13 +128,12 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         prior each time, and its effect on tuning has not been measured yet, hence off.
         ``feature_cache``: programs whose features are kept (``FeatureCache``; 0: none).
 
-        ``host_features``: every program also gets its host's descriptor (vector width, cores:
-        ``dataset.host_descriptor``) as two more columns beside the selected ones: the prior's
-        programs their own hosts', those measured here this machine's. The trees can then
-        rank a task differently on an AVX-512 host than on an AVX2 one. benchmarks/
-        host_transfer.py (results/host_transfer.md) measured it ranking better on 9 of 11
-        (host, model) rows of the two-host data, one seed; no tuning run with it has been
-        measured yet, hence off.
+        ``host_features``: every program also gets its host's descriptor (vector width, cores,
+        ISA features: ``dataset.host_descriptor``) as more columns beside the selected ones:
+        the prior's programs their own hosts', those measured here this machine's. The trees
+        can then rank a task differently on an AVX-512 host than on an AVX2 one.
+        benchmarks/host_transfer.py (results/host_transfer.md) measures it against the
+        prior without them; off until a tuning run shows it helps.
         """
         super().__init__()
         if isinstance(selection, str) and selection == "default":
@@ -328,6 +328,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         # the measured rows below carry the host they were measured on; new ones this one's
         self.host_desc = (host_descriptor(host_info()) if settings.get("host_desc")
                           else None)
+        if self.host_desc is not None and len(settings["host_desc"]) != len(self.host_desc):
+            raise FischedError(f"{src} was saved with a host descriptor of "
+                               f"{len(settings['host_desc'])} columns, this fisched has "
+                               f"{len(self.host_desc)}: tune it again")
         self.labels = settings["labels"]
         self.model_kw["objective"] = settings.get("objective", "squared")
         self.finetune_rounds = settings.get("finetune_rounds", self.finetune_rounds)

@@ -35,11 +35,11 @@ from ..errors import FischedError
 from ..metaschedule.records import mean_seconds
 from ..metaschedule.target import host_cpu, host_info, num_cores
 from ..models.frontend import default_pipeline, load_model
-from ..provenance import provenance
+from ..provenance import one_host, provenance
 from ..tuning.compile import LIBRARY_FILE, compile_model
 from ..tuning.measure import VMRunner, time_against_reference, time_side_by_side
 from ..tuning.tune import extract, model_settings, read_meta, trials_per_iter, tune
-from ..workdir import RECORD_FILE, WORKLOAD_FILE
+from ..workdir import RECORD_FILE, WORKLOAD_FILE, write_json
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -198,7 +198,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
             model = load_model(spec, threads=num_cores(target),
                                **model_settings(read_meta(workdir)))
             run["curve"] = with_estimates(run["curve"], workdir, extract(model, target))
-            _write_json(done, run)
+            write_json(done, run)
         return run
     if workdir.exists():
         workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
@@ -243,7 +243,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
            "host_cpu": host["llvm_cpu"], "host": host, "provenance": provenance(target)}
     if arm == "fi-library":
         learn(workdir, host["llvm_cpu"], library)
-    _write_json(done, run)
+    write_json(done, run)
     shutil.rmtree(workdir / "logs", ignore_errors=True)
     return run
 
@@ -269,7 +269,7 @@ def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
             "latency": latency,
             "reference": None if model.reference is None else model.reference.name,
             "max_relative_error": error, "provenance": provenance(target)}
-    _write_json(done, pair)
+    write_json(done, pair)
     return pair
 
 
@@ -289,12 +289,6 @@ def retimes_of(model_dir: Path, seed: int, pair: dict) -> list[dict]:
         if t["seed"] == seed and at.replace(tzinfo=at.tzinfo or timezone.utc) >= timed_at:
             later.append(t)
     return later
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def reach_point(curve: list[dict], target_ms: float, tasks_ok: int = 0) -> dict | None:
@@ -397,6 +391,13 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
     ``time_pairs`` (those without a ``final.json``). ``hold_out``: model specs held out of
     the shipped data (``ARMS``)."""
     workdir = Path(workdir)
+    finished = [json.loads(p.read_text()) for p in sorted(workdir.glob(f"*/seed*/*/{RUN_FILE}"))]
+    here = host_cpu()
+    there = one_host(finished, str(workdir))
+    if there not in (None, here) and not (summarize_only and not time_pairs):
+        # tuning or timing here would put this host's figures beside the other host's
+        raise FischedError(f"{workdir} holds runs measured on {there}, this host is {here}: "
+                           "use another --workdir (or only --summarize there)")
     runs = []
     timed: dict[tuple[str, int], dict] = {}  # (model name, seed) -> side-by-side timing
     # seed-major: an experiment stopped part-way has comparable pairs on every model
@@ -438,8 +439,10 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
     """summary.json, summary.md and curves.png from the runs so far (rewritten after each run,
     so a stopped experiment still has its partial results on disk)."""
     summary = summarize(runs, *arms, pairs_timed=timed)
+    # the host the runs were measured on, not the one summarising them
     (workdir / "summary.json").write_text(json.dumps(
-        {"arms": list(arms), "trials": trials, "seeds": seeds,
+        {"host_cpu": one_host(runs, str(workdir)), "arms": list(arms), "trials": trials,
+         "seeds": seeds,
          "hold_out": sorted({h for r in runs for h in r.get("hold_out", [])}), "summary": summary,
          "provenance": provenance(target)}, indent=2))
     table = summary_table(summary, arms)
