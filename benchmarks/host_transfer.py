@@ -27,7 +27,8 @@ labels, objective and held-out tree count). No online programs: this is the rank
 the first measurement, whose first pick the search measures first.
 
 Usage: python benchmarks/host_transfer.py DATASET [DATASET ...] -o results/host_transfer.json
-(several datasets are concatenated). Writes the JSON and a Markdown table beside it.
+[--hosts H,...] [--models M,...] (several datasets are concatenated; --hosts/--models limit
+which rows are scored, not what trains them). Writes the JSON and a Markdown table beside it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default=None, help="comma-separated models to score "
                     "(default: every model of every host)")
+    ap.add_argument("--hosts", default=None, help="comma-separated hosts whose tasks to score "
+                    "(default: every host's; every host's programs still train the arms)")
     args = ap.parse_args()
 
     ds = concat_datasets([load_dataset(p) for p in args.datasets])
@@ -67,8 +70,9 @@ def main() -> None:
     prog_host, prog_model = hosts[ds.task_id], models[ds.task_id]
     rng = np.random.default_rng(args.seed)
     wanted = set(args.models.split(",")) if args.models else None
+    scored = sorted(set(args.hosts.split(",")) if args.hosts else set(hosts))
     results: dict = {}
-    for host in sorted(set(hosts)):
+    for host in scored:
         for model in sorted(set(models[hosts == host])):
             if wanted and model not in wanted:
                 continue
@@ -110,7 +114,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"host_cpu": host_info()["llvm_cpu"], "datasets": args.datasets,
-                               "hosts": sorted(set(hosts)), "seed": args.seed,
+                               "hosts": sorted(set(hosts)), "scored_hosts": scored,
+                               "seed": args.seed,
                                "results": results}, indent=2))
     out.with_suffix(".md").write_text(table(results))
     print(table(results))

@@ -391,9 +391,9 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
     ``time_pairs`` (those without a ``final.json``). ``hold_out``: model specs held out of
     the shipped data (``ARMS``)."""
     workdir = Path(workdir)
-    finished = [json.loads(p.read_text()) for p in sorted(workdir.glob(f"*/seed*/*/{RUN_FILE}"))]
+    earlier = [json.loads(p.read_text()) for p in sorted(workdir.glob(f"*/seed*/*/{RUN_FILE}"))]
     here = host_cpu()
-    there = one_host(finished, str(workdir))
+    there = one_host(earlier, str(workdir))
     if there not in (None, here) and not (summarize_only and not time_pairs):
         # tuning or timing here would put this host's figures beside the other host's
         raise FischedError(f"{workdir} holds runs measured on {there}, this host is {here}: "
