@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from fisched.errors import FischedError
-from fisched.provenance import one_host
+from fisched.provenance import one_host, record_host
 from fisched.workdir import RECORD_FILE
 
 UNROLL_ATTR = "meta_schedule.unroll_explicit"
@@ -74,7 +74,7 @@ def run_costs(run_dir: Path) -> dict:
     curve = run.get("curve") or []
     settings = run.get("cost_model") or {}
     return {"model": run["model"], "seed": run["seed"], "arm": run["arm"],
-            "host_cpu": run["host_cpu"], "tune_s": run["tune_seconds"], "trials": run["measured"],
+            "host_cpu": record_host(run), "tune_s": run["tune_seconds"], "trials": run["measured"],
             "startup_s": curve[0]["seconds"] if curve else None,
             "first_estimate_s": next((p["seconds"] for p in curve if p.get("estimate_ms")), None),
             "prior_train_s": settings.get("prior_train_s"),

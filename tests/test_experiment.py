@@ -27,6 +27,8 @@ def test_time_to_reach_and_summary():
     assert reach_point(partial, 9.0, tasks_ok=3)["seconds"] == 30
     s = summarize([base, arm])["m"]
     assert s["time_ratio_median"] == 25 / 40 and s["trials_ratio_median"] == 8 / 12
+    # the fi arm could not have reached it before its first estimate, a quarter of the way
+    assert s["first_estimate_ratio_median"] == 10 / 40
     assert s["seeds"][0]["hours_apart"] is None  # no provenance: unknown, not zero
     base["provenance"] = {"date": "2026-11-24T20:00:00+00:00"}
     arm["provenance"] = {"date": "2026-11-24T21:30:00+00:00"}
@@ -49,7 +51,7 @@ def test_time_to_reach_and_summary():
     assert s["seeds"][0]["latency_ratios_timed"] == pytest.approx([0.9, 0.95, 0.98])
     assert s["seeds"][0]["arm_latency_ms"] == 9.5 and s["reference_ms_median"] == 5.0
     table = summary_table(summarize([base, arm], pairs_timed=side), ("xgb", "fi"))
-    assert "| m | 0.62 (0.62-0.62) | 0.67 (0.67-0.67) | 0.95 (0.95-0.95) |" in table
+    assert "| m | 0.62 (0.62-0.62) | 0.67 (0.67-0.67) | 0.25 | 0.95 (0.95-0.95) |" in table
     assert table.splitlines()[-1].endswith("| 1/1 | 3 |")
 
 
@@ -250,5 +252,8 @@ def test_an_experiment_refuses_to_mix_hosts(tmp_path):
         experiment(["tiny.onnx"], 6, 1, tmp_path, target=None, log=lambda _: None)
     assert one_host([{"host_cpu": "a"}, {"host_cpu": "a"}], "x") == "a"
     assert one_host([], "x") is None
+    # a run from before host_cpu was written names its host through its target
+    older = {"provenance": {"target": json.dumps({"kind": "llvm", "mcpu": "znver3"})}}
+    assert one_host([older, {"host_cpu": "znver3"}], "x") == "znver3"
     with pytest.raises(FischedError, match="several hosts"):
         one_host([{"host_cpu": "a"}, {"host_cpu": "b"}], "x")

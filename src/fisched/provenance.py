@@ -55,14 +55,29 @@ def provenance(target=None) -> dict:
     }
 
 
+def record_host(record: dict) -> str | None:
+    """The host a results record (e.g. a run.json) was measured on: its ``host_cpu``; for a
+    record from before fisched wrote it, its ``host`` or the ``mcpu`` of its provenance's
+    target (a target JSON); None if it names none."""
+    import json
+
+    found = record.get("host_cpu") or (record.get("host") or {}).get("llvm_cpu")
+    if found:
+        return found
+    try:
+        return json.loads((record.get("provenance") or {}).get("target") or "").get("mcpu")
+    except (ValueError, AttributeError):
+        return None
+
+
 def one_host(records, where: str) -> str | None:
-    """The one host (``host_cpu``) that ``records`` (dicts, e.g. run.json contents) were
+    """The one host (``record_host``) that ``records`` (dicts, e.g. run.json contents) were
     measured on; None for no record. Seconds and latencies of two hosts never compare, so
-    records naming several hosts are refused (a record without ``host_cpu`` predates it and
-    is refused too: its host is unknown)."""
+    records naming several hosts are refused (one naming none counts as a host of its own,
+    "None": its figures cannot be placed beside any)."""
     from .errors import FischedError
 
-    hosts = sorted({str(r.get("host_cpu")) for r in records})
+    hosts = sorted({str(record_host(r)) for r in records})
     if len(hosts) > 1:
         raise FischedError(f"{where} holds runs of several hosts ({', '.join(hosts)}): "
                            "figures compare only within one host")

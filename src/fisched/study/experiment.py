@@ -320,6 +320,10 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                 continue
             last = a["curve"][-1]
             reach = reach_point(b["curve"], last["estimate_ms"], last.get("tasks_ok", 0))
+            # the arm's first end-to-end estimate over as many tasks: it cannot reach the
+            # baseline's final estimate earlier, whatever its cost model (with ``rounds=2``
+            # about half the budget: every task has to be measured once first)
+            first = reach_point(b["curve"], float("inf"), last.get("tasks_ok", 0))
             timings = [t for t in _timings(pairs_timed.get((model, seed), {}))
                        if base in t and arm in t]
             if timings:  # the ratio is the median of ratios; the latencies, medians of each
@@ -335,6 +339,8 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                           # machine speed cancels out of this one (the arms' runs may be hours
                           # apart), and so does the fi arm's extra prediction time
                           "trials_ratio": reach["trials"] / last["trials"] if reach else None,
+                          "first_estimate_ratio":
+                              first["seconds"] / last["seconds"] if first else None,
                           "hours_apart": _hours_apart(a, b),
                           "latency_ratio": ratio, "side_by_side": bool(timings),
                           "latency_ratios_timed": ratios,
@@ -342,6 +348,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                           "latency_ratio_solo": b["latency_ms"] / a["latency_ms"]})
         tr = [p["time_ratio"] for p in pairs if p["time_ratio"] is not None]
         nr = [p["trials_ratio"] for p in pairs if p["trials_ratio"] is not None]
+        fr = [p["first_estimate_ratio"] for p in pairs if p["first_estimate_ratio"] is not None]
         lr = [p["latency_ratio"] for p in pairs]
         refs = [r["reference"] for r in runs if r["model"] == model and r.get("reference")]
         # the reference as timed beside the arms' latencies in the table: side by side where
@@ -356,6 +363,7 @@ def summarize(runs: list[dict], base: str = "xgb", arm: str = "fi",
                       "time_ratio_range": [min(tr), max(tr)] if tr else None,
                       "trials_ratio_median": float(np.median(nr)) if nr else None,
                       "trials_ratio_range": [min(nr), max(nr)] if nr else None,
+                      "first_estimate_ratio_median": float(np.median(fr)) if fr else None,
                       "reached": f"{len(tr)}/{len(pairs)}",
                       "latency_ratio_median": float(np.median(lr)) if lr else None,
                       "latency_ratio_range": [min(lr), max(lr)] if lr else None}
@@ -455,9 +463,10 @@ def write_summary(workdir: Path, runs: list[dict], arms: tuple[str, str], trials
 def summary_table(summary: dict, arms: tuple[str, str]) -> str:
     base, cand = arms
     lines = [f"| model | {cand} time to {base}'s final (x) | trials to it (x) | "
+             f"{cand}'s first estimate (x) | "
              f"final latency {cand}/{base} | {base} ms | {cand} ms | reference ms | "
              f"seeds reached | side-by-side timings |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, r: "-" if v is None else f"{v:.2f} ({r[0]:.2f}-{r[1]:.2f})"  # noqa: E731
     for model, s in summary.items():
         a = np.median([p["base_latency_ms"] for p in s["seeds"]]) if s["seeds"] else np.nan
@@ -466,10 +475,15 @@ def summary_table(summary: dict, arms: tuple[str, str]) -> str:
                if s["reference_ms_median"] is not None else "-")
         lines.append(f"| {model} | {fmt(s['time_ratio_median'], s['time_ratio_range'])} | "
                      f"{fmt(s['trials_ratio_median'], s['trials_ratio_range'])} | "
+                     f"{_num(s.get('first_estimate_ratio_median'))} | "
                      f"{fmt(s['latency_ratio_median'], s['latency_ratio_range'])} | "
                      f"{a:.3f} | {b:.3f} | {ref} | {s['reached']} | "
                      f"{', '.join(str(len(p['latency_ratios_timed'])) for p in s['seeds'])} |")
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def plot_curves(runs: list[dict], path: str | Path) -> Path:
