@@ -167,8 +167,8 @@ def test_collect_fills_tasks_and_resumes_without_remeasuring(tiny_onnx, tmp_path
 
 
 def test_the_shipped_prior_names_each_task_host_and_an_older_dataset_falls_back_to_its_target():
-    """The shipped prior holds two hosts, each task naming its own; a dataset from before hosts
-    were recorded (tasks without ``host``) names the CPU of its provenance's target."""
+    """The shipped prior holds three hosts, each task naming its own; a dataset from before
+    hosts were recorded (tasks without ``host``) names the CPU of its provenance's target."""
     import dataclasses
     from importlib.resources import files
 
@@ -177,8 +177,8 @@ def test_the_shipped_prior_names_each_task_host_and_an_older_dataset_falls_back_
     ds = load_dataset(files("fisched") / "defaults" / "prior.npz")
     assert all(t.get("host") for t in ds.tasks)
     widths = {task_host(ds, t)["llvm_cpu"]: task_host(ds, t)["vector_bits"] for t in ds.tasks}
-    assert widths == {"znver3": 256, "rocketlake": 512}  # AVX2 and AVX-512
-    assert "host znver3 (" in describe(ds) and "host rocketlake (" in describe(ds)
+    assert widths == {"znver3": 256, "rocketlake": 512, "znver4": 512}  # AVX2 and AVX-512
+    assert all(f"host {h} (" in describe(ds) for h in widths)
 
     older = dataclasses.replace(
         ds, tasks=[{k: v for k, v in t.items() if k != "host"} for t in ds.tasks],

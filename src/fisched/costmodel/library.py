@@ -43,7 +43,7 @@ SCHEDULES_DIR = "schedules"
 LOCK_FILE = ".lock"
 DEFAULT_MAX_PROGRAMS = 50_000
 """Programs a host's local prior keeps: about seven collections of the zoo on one host (the
-shipped prior has 13,387 over two hosts); a fit on that many takes tens of seconds with one
+shipped prior has 20,835 over three hosts); a fit on that many takes tens of seconds with one
 thread."""
 DEFAULT_KEEP = 4  # records per workload kept for reuse
 SHIPPED_LIBRARY = Path(__file__).parent.parent / "defaults" / "library"
