@@ -11,6 +11,7 @@ BIN=.venv/bin
 mkdir -p results
 $BIN/fisched dataset build data/collect/*/* -o data/dataset.npz -q
 $BIN/fisched dataset info data/dataset.npz --plot results/label_histogram.png | tee results/dataset_info.txt
+echo "host_cpu: $($BIN/python -c 'from fisched.provenance import host_cpu; print(host_cpu())') (where this summary was made; each host's programs are listed above)" >> results/dataset_info.txt
 $BIN/fisched importance data/dataset.npz -o results/importance --select cumulative:0.95
 $BIN/fisched evaluate data/dataset.npz -o results/evaluate.json --repeats 3 --jobs 2 -q
 $BIN/python benchmarks/transfer.py data/dataset.npz -o results/transfer.json
