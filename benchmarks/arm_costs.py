@@ -34,6 +34,7 @@ from pathlib import Path
 
 from fisched.errors import FischedError
 from fisched.provenance import one_host, record_host
+from fisched.study.experiment import run_files
 from fisched.workdir import RECORD_FILE
 
 UNROLL_ATTR = "meta_schedule.unroll_explicit"
@@ -118,7 +119,7 @@ def main() -> None:
     ap.add_argument("experiment", help="an experiment folder (fisched experiment --workdir)")
     args = ap.parse_args()
     root = Path(args.experiment)
-    runs = [run_costs(p.parent) for p in sorted(root.glob("*/seed*/*/run.json"))]
+    runs = [run_costs(p.parent) for p in run_files(root)]
     if not runs:
         raise SystemExit(f"{root} holds no finished run")
     try:

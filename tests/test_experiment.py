@@ -108,6 +108,13 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     assert summary["latency_ratio_median"] == pytest.approx(
         pair["latency"]["fi-prior"]["median_ms"] / pair["latency"]["xgb"]["median_ms"])
     assert (wd / "curves.png").exists() and (wd / "summary.md").exists()
+    # benchmarks/headroom.py re-reads the databases: its estimates are the curves' last ones,
+    # and the best of the pair (and of everything known) is never slower than either arm
+    (row,) = _benchmark("headroom").model_headroom(
+        [(r, wd / "tiny" / "seed0" / arm) for arm, r in runs.items()], [], "xgb", "fi-prior")
+    assert row["base_ms"] == pytest.approx(runs["xgb"]["curve"][-1]["estimate_ms"])
+    assert row["arm_ms"] == pytest.approx(runs["fi-prior"]["curve"][-1]["estimate_ms"])
+    assert row["known_best_ratio"] <= row["pair_best_ratio"] <= min(1.0, row["arm_ratio"])
     mtimes = {p: p.stat().st_mtime for p in [*wd.rglob("run.json"), *wd.rglob("final.json")]}
     assert main(args) == 0  # finished runs (and their side-by-side timing) are not redone
     assert all(p.stat().st_mtime == m for p, m in mtimes.items())
@@ -217,18 +224,37 @@ def test_alternating_timer_rotates_so_no_callable_always_follows_the_same_one():
     assert order[9:] == list("abc" * 3)
 
 
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (they are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_headroom_sums_each_task_at_its_fastest_known_schedule():
+    """benchmarks/headroom.py: the known best takes each task's fastest over every source,
+    and a run's estimate counts a task it has no valid measurement of at the known best."""
+    headroom = _benchmark("headroom")
+    a, b = [1e-3, None, 3e-3], [2e-3, 1e-3, None]
+    known = headroom.fastest(a, b, [None, 5e-4, None])
+    assert known == [1e-3, 5e-4, 3e-3]
+    assert headroom.estimate_ms([1, 2, 3], a, known) == pytest.approx(11.0)
+    assert headroom.estimate_ms([1, 2, 3], b, known) == pytest.approx(13.0)
+    # a task nothing ever measured is left out of every sum
+    assert headroom.estimate_ms([1, 1], [None, 1e-3], [None, 1e-3]) == pytest.approx(1.0)
+    assert headroom.estimate_ms([1], [None], [None]) is None
+
+
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
     """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
     SampleCategorical that produced it and that instruction's decision; other annotations and
     undecided samples count for nothing."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parent.parent / "benchmarks" / "arm_costs.py"
-    spec = importlib.util.spec_from_file_location("arm_costs", path)
-    arm_costs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(arm_costs)
-
+    arm_costs = _benchmark("arm_costs")
     insts = [["SampleCategorical", [], [[0, 16, 64, 512], [0.25] * 4], ["v1"]],
              ["SampleCategorical", [], [[1, 2], [0.5, 0.5]], ["v2"]],
              ["Annotate", ["b0", "v1"], ["meta_schedule.unroll_explicit"], []],

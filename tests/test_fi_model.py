@@ -94,19 +94,24 @@ def test_feature_cache_extracts_each_program_once(fi_run, target):
     assert (cache.misses, cache.hits) == (9, 7)
 
 
-def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
+def _planted_prior(workdir, selection, target):
+    """The search's programs as a prior dataset, their latencies planted as a function of the
+    selected features, so checks do not hang on timings from a busy machine (and a schedule
+    found twice gets one latency)."""
     from fisched.costmodel.dataset import build_dataset
-    from fisched.costmodel.fi_model import make_fi_model
 
-    tmp, _, task, database, selection = fi_run
-    prior = build_dataset([tmp], progress=False, target=target)  # a plain MetaSchedule workdir
-    # latencies planted as a function of the selected features, so the check below does not
-    # hang on timings from a busy machine (and a schedule found twice gets one latency)
+    prior = build_dataset([workdir], progress=False, target=target)  # a plain MetaSchedule workdir
     signal = prior.pack_sum()[:, selection.indices_] @ np.linspace(1.0, 2.0, 6)
     planted = 1e-3 * (1 + np.searchsorted(np.unique(signal), signal))
     assert len(np.unique(planted)) > 1
-    prior = dataclasses.replace(prior, run_secs=planted,
-                                run_ptr=np.arange(prior.n_programs + 1))
+    return dataclasses.replace(prior, run_secs=planted, run_ptr=np.arange(prior.n_programs + 1))
+
+
+def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
+    from fisched.costmodel.fi_model import make_fi_model
+
+    tmp, _, task, database, selection = fi_run
+    prior = _planted_prior(tmp, selection, target)
     cold = make_fi_model(selection=selection, seed=0)
     warm = make_fi_model(selection=selection, prior=prior, seed=0, finetune_rounds=7)
     assert cold.booster is None and warm.booster is warm.prior_model is not None
@@ -142,6 +147,48 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     assert fresh.prior_model is not None and fresh.finetune_rounds == 7
     fresh.update(context, cands, results)  # continues from the loaded prior, not from scratch
     assert fresh.booster.booster_.num_boosted_rounds() <= prior_trees + 7
+
+
+def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):
+    """The same programs trained the same way load from the prior cache and predict as the
+    trained model did; other programs, another seed or other columns train anew; the cache
+    keeps the entries used last; studies' models (``make_fi_model``) write nothing."""
+    import os
+    import time
+
+    from fisched.costmodel import prior_cache
+    from fisched.costmodel.fi_model import FeatureImportanceModel, make_fi_model
+
+    tmp, _, task, database, selection = fi_run
+    prior = _planted_prior(tmp, selection, target)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "xdg" / "fisched" / "priors"  # the default folder
+    first = FeatureImportanceModel(selection=selection, prior=prior)
+    again = FeatureImportanceModel(selection=selection, prior=prior)
+    assert not first.prior_cached and again.prior_cached and again.settings()["prior_cached"]
+    assert again.prior_model.n_features_ == first.prior_model.n_features_
+    context, cands = _candidates(database, task, target)
+    np.testing.assert_allclose(again.predict(context, cands), first.predict(context, cands),
+                               rtol=1e-6)
+    other = dataclasses.replace(prior, run_secs=prior.run_secs[::-1].copy())
+    for kw in ({"prior": other, "seed": 0, "selection": selection},
+               {"prior": prior, "seed": 1, "selection": selection},
+               {"prior": prior, "seed": 0, "selection": None}):
+        assert not FeatureImportanceModel(**kw).prior_cached
+    entries = sorted(cache.glob("*.json"))
+    assert len(entries) == 4 and len(list(cache.glob("*.ubj"))) == 4
+    for i, path in enumerate(entries):  # all used an hour ago or more
+        stamp = time.time() - 3600 - 60 * i
+        os.utime(path, (stamp, stamp))
+    # loading an entry makes it the one used last: it outlives the others
+    assert FeatureImportanceModel(selection=selection, prior=prior).prior_cached
+    used = {p.stem for p in entries if os.path.getmtime(p) > time.time() - 1800}
+    assert len(used) == 1
+    prior_cache.store(cache, "newest", first.prior_model, entries=2)
+    assert {p.stem for p in cache.glob("*.json")} == used | {"newest"}
+    assert len(list(cache.glob("*.ubj"))) == 2
+    make_fi_model(selection=selection, prior=other, seed=3)
+    assert len(list(cache.glob("*.json"))) == 2  # a study's prior is never kept
 
 
 def test_host_features_rank_each_host_by_its_own_programs(fi_run, target, tmp_path):

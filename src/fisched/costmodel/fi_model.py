@@ -21,6 +21,7 @@ from tvm_ffi import structural_hash
 from ..errors import FischedError
 from ..metaschedule.records import mean_seconds
 from ..metaschedule.target import host_cpu, host_info
+from . import prior_cache as cached_priors
 from .dataset import Dataset, host_descriptor, load_dataset, with_host_columns
 from .features import N_FEATURES
 from .importance import FeatureSelection, fit_model, reselect
@@ -100,7 +101,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  seed: int = 0, finetune_rounds: int = 50, objective: str = DEFAULT_OBJECTIVE,
                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
-                 nthread: int = 1, host_features: bool = False, **kw) -> None:
+                 nthread: int = 1, host_features: bool = False, prior_cache="default",
+                 **kw) -> None:
         """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
 
         ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
@@ -134,6 +136,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         can then rank a task differently on an AVX-512 host than on an AVX2 one.
         benchmarks/host_transfer.py (results/host_transfer.md) measures it against the
         prior without them; off until a tuning run shows it helps.
+
+        ``prior_cache``: the folder trained priors are kept in and loaded from
+        (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
+        train), so a model whose prior and settings equal an earlier one's skips the training.
         """
         super().__init__()
         if isinstance(selection, str) and selection == "default":
@@ -161,6 +167,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.trainings = 0
         self.prior_model = None
         self.prior_programs = 0
+        self.prior_cache = (cached_priors.default_dir() if isinstance(prior_cache, str)
+                            and prior_cache == "default" else prior_cache)
+        self.prior_cached = False  # whether the prior was loaded rather than trained
         self.reselect_every = reselect_every
         self.reselections = 0
         self.reselected_at = 0  # programs measured at the last re-ranking
@@ -188,10 +197,24 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         desc = np.broadcast_to(self.host_desc.astype(rows.dtype), (len(rows), len(self.host_desc)))
         return np.hstack([rows, desc])
 
-    def _fit_prior(self, prior_ds):
-        return fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
-                         self.labels, held_out_rounds=self.prior_held_out_rounds, seed=self.seed,
-                         **self.model_kw)
+    def _fit_prior(self, prior_ds, cache: bool = True):
+        """The prior's model on the current columns: from the cache if it holds one trained
+        on the same programs the same way, else trained (and then kept there). ``cache``
+        False: trained, never kept (a re-ranking's columns would crowd the cache out)."""
+        kw = dict(self.model_kw, seed=self.seed)
+        key = None
+        if cache and self.prior_cache is not None:
+            key = cached_priors.prior_key(prior_ds, self.columns, self.labels,
+                                          self.prior_held_out_rounds, kw)
+            model = cached_priors.load(self.prior_cache, key, **kw)
+            self.prior_cached = model is not None
+            if model is not None:
+                return model
+        model = fit_model(prior_ds, np.arange(prior_ds.n_programs), self.columns,
+                          self.labels, held_out_rounds=self.prior_held_out_rounds, **kw)
+        if key is not None:
+            cached_priors.store(self.prior_cache, key, model)
+        return model
 
     def settings(self) -> dict:
         """What this model is (recorded beside experiment results)."""
@@ -202,7 +225,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                 "prior_programs": self.prior_programs,
                 "prior_trees": (None if self.prior_model is None else
                                 self.prior_model.booster_.num_boosted_rounds()),
+                # training it, or loading it where it was cached
                 "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
+                "prior_cached": self.prior_cached,
                 "reselect_every": self.reselect_every, "reselections": self.reselections,
                 "feature_cache": {"programs": self.features.size,
                                   "hits": self.features.hits,
@@ -260,7 +285,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  len(np.setdiff1d(new.indices_, self.columns)))
         self.selection, self.columns = new, self._with_host(new.indices_)
         if p is not None:
-            self.prior_model = self._fit_prior(p)
+            self.prior_model = self._fit_prior(p, cache=False)
+            self.prior_cached = False
         self.booster = self.prior_model  # the session's trees were on the old columns
 
     def _train(self) -> None:
@@ -348,11 +374,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                                     z[f"lat{k}"].tolist()]
 
         def booster(name):
-            model = PackSumXGB(seed=self.seed, **self.model_kw)
-            model.booster_ = xgb.Booster()
-            model.booster_.load_model(str(src / name))
-            model.n_features_ = len(self.columns)
-            return model
+            loaded = xgb.Booster()
+            loaded.load_model(str(src / name))
+            return PackSumXGB(seed=self.seed, **self.model_kw).with_booster(
+                loaded, len(self.columns))
 
         self.prior_model = booster("prior.json") if settings.get("prior") else None
         self.booster = booster("booster.json") if settings["trained"] else None
@@ -361,9 +386,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
 def make_fi_model(selection=None, labels: str = DEFAULT_LABELS, prior=None, seed: int = 0,
                   **kw):
     """``FeatureImportanceModel`` with nothing shipped unless asked: no selection (all 164
-    features) and no prior by default, for studies that choose each part explicitly."""
+    features) and no prior by default, for studies that choose each part explicitly (and
+    whose priors, one per fold, stay out of the user's prior cache unless ``prior_cache``)."""
     return FeatureImportanceModel(selection=selection, labels=labels, prior=prior, seed=seed,
-                                  **kw)
+                                  **{"prior_cache": None, **kw})
 
 
 def default_fi_model(num_cores: int, seed: int | None, prior="default", reselect_every: int = 0):

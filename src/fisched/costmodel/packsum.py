@@ -190,6 +190,17 @@ class PackSumXGB:
         self.n_features_ = rows.shape[1]
         return self
 
+    def with_booster(self, booster, n_features: int) -> PackSumXGB:
+        """This model with a trained ``booster`` (e.g. loaded from a file) on ``n_features``
+        columns. A loaded booster keeps no thread count, so this model's is set on it (else
+        OpenMP takes every core, and spins on a busy machine)."""
+        if self.nthread:
+            booster.set_param({"nthread": self.nthread})
+        self.booster_ = booster
+        self.n_features_ = n_features
+        self.best_rounds_ = booster.num_boosted_rounds()
+        return self
+
     def predict(self, rows: np.ndarray, row_ptr: np.ndarray) -> np.ndarray:
         if rows.shape[1] != self.n_features_:
             raise FischedError(f"model was trained on {self.n_features_} features, "

@@ -47,6 +47,12 @@ PAIR_BUDGET_S = 20.0  # seconds of timed runs per compiled model (and for the re
 RETIME_FILE = "retimes.json"  # more side-by-side timings of a model's pairs (retime_pairs.py)
 
 
+def run_files(workdir: str | Path) -> list[Path]:
+    """Every finished run's ``run.json`` in an experiment folder
+    (``<model>/seed<k>/<arm>/run.json``), in a stable order."""
+    return sorted(Path(workdir).glob(f"*/seed*/*/{RUN_FILE}"))
+
+
 def _curve_callback(curve: list, start: float):
     """Appends (wall seconds, trials so far) after every measured batch; the estimates are
     added from the records afterwards (``with_estimates``)."""
@@ -62,14 +68,11 @@ def _curve_callback(curve: list, start: float):
     return Curve()
 
 
-def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
-    """Add to every curve point the end-to-end estimate after its first ``trials`` records.
-
-    MetaSchedule appends records to the database file in measurement order, the order the
-    curve counts them in. The estimate (sum of task weight x best latency, ms) exists once every
-    task has been tried; a task none of whose candidates ran (e.g. a gather whose random indices
-    fall out of bounds) is left out of it, and ``tasks_ok`` says how many tasks it covers.
-    """
+def task_records(workdir: Path, tasks: list) -> list[tuple[int | None, float | None]]:
+    """(task index, mean seconds) of every record of ``workdir``'s database, in measurement
+    order (MetaSchedule appends records as it measures them). The task is None for a workload
+    none of ``tasks`` is (by structural hash), the seconds None for a failed build or run.
+    Reads the JSON lines only: nothing in the workdir is touched."""
     from tvm_ffi import structural_hash
 
     task_of_hash = {int(structural_hash(t.mod)) % 2**64: i for i, t in enumerate(tasks)}
@@ -81,6 +84,18 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
         if line.strip():
             widx, rec = json.loads(line)  # rec: [trace, run_secs, target, args_info]
             records.append((task_of_workload[widx], mean_seconds(rec[1])))
+    return records
+
+
+def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
+    """Add to every curve point the end-to-end estimate after its first ``trials`` records.
+
+    The curve counts records in measurement order (``task_records``). The estimate (sum of
+    task weight x best latency, ms) exists once every task has been tried; a task none of whose
+    candidates ran (e.g. a gather whose random indices fall out of bounds) is left out of it,
+    and ``tasks_ok`` says how many tasks it covers.
+    """
+    records = task_records(workdir, tasks)
     tried = [False] * len(tasks)
     best: list[float | None] = [None] * len(tasks)
     out, n = [], 0
@@ -124,22 +139,24 @@ HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-library")  # the arms --hold-o
 
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
     """``prior_ds``: fi-prior's prior; for fi-library, the shipped data with models held out
-    (None: everything shipped, and the shipped selection)."""
+    (None: everything shipped, and the shipped selection). Every fi arm trains its prior in
+    the run (no ``prior_cache``): the time ratio charges the training to each run, as it did
+    before fisched kept trained priors."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
     if arm in ("fi-prior", "fi-prior-host"):
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
-                                      seed=seed, nthread=cores,
+                                      seed=seed, nthread=cores, prior_cache=None,
                                       host_features=arm == "fi-prior-host")
     if arm == "fi-library" and prior_ds is not None:
         local = local_prior(host_cpu(), library)
         return FeatureImportanceModel(
             selection=fit_selection(prior_ds),
             prior=prior_ds if local is None else concat_datasets([prior_ds, local]),
-            seed=seed, nthread=cores)
+            seed=seed, nthread=cores, prior_cache=None)
     if arm == "fi-library":
         return FeatureImportanceModel(prior=default_prior(host_cpu(), DEFAULT_PRIOR, library),
-                                      seed=seed, nthread=cores)
+                                      seed=seed, nthread=cores, prior_cache=None)
     return make_cost_model(arm, cores, seed)
 
 
@@ -399,7 +416,7 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
     ``time_pairs`` (those without a ``final.json``). ``hold_out``: model specs held out of
     the shipped data (``ARMS``)."""
     workdir = Path(workdir)
-    earlier = [json.loads(p.read_text()) for p in sorted(workdir.glob(f"*/seed*/*/{RUN_FILE}"))]
+    earlier = [json.loads(p.read_text()) for p in run_files(workdir)]
     here = host_cpu()
     there = one_host(earlier, str(workdir))
     if there not in (None, here) and not (summarize_only and not time_pairs):
