@@ -42,6 +42,15 @@ def main() -> None:
     out = model_dir / RETIME_FILE
     data = json.loads(out.read_text()) if out.exists() else {"budget_s": PAIR_BUDGET_S,
                                                              "timings": []}
+    from fisched.provenance import host_cpu, one_host
+    from fisched.study.experiment import run_files
+
+    there = one_host([json.loads(p.read_text()) for p in run_files(args.experiment)],
+                     args.experiment)
+    if there not in (None, host_cpu()):  # timings of two hosts never compare
+        raise SystemExit(f"{args.experiment} was measured on {there}, this host is "
+                         f"{host_cpu()}: retime it there")
+    data["host_cpu"] = host_cpu()
     # pairs already timed once (final.json: what these timings extend) with both libraries
     wanted = range(args.seeds) if args.only is None else [int(s) for s in args.only.split(",")]
     seeds = [s for s in wanted if (model_dir / f"seed{s}" / PAIR_FILE).exists()
