@@ -85,6 +85,7 @@ def model_headroom(runs: list[tuple[dict, Path]], extra: list[Path], base: str,
         print(f"warning: no --extra workdir of {model.name} has a task of it (prepared or "
               "searched otherwise?)")
     known = fastest(*bests.values(), *from_extra)
+    known_ms = estimate_ms(weights, known, known)
     out = []
     for seed in sorted({s for s, _ in bests}):
         if (seed, base) not in bests or (seed, arm) not in bests:
@@ -92,7 +93,6 @@ def model_headroom(runs: list[tuple[dict, Path]], extra: list[Path], base: str,
         b, a = bests[(seed, base)], bests[(seed, arm)]
         base_ms, arm_ms = estimate_ms(weights, b, known), estimate_ms(weights, a, known)
         pair_ms = estimate_ms(weights, fastest(b, a), known)
-        known_ms = estimate_ms(weights, known, known)
         ratio = lambda ms: None if ms is None or not base_ms else ms / base_ms  # noqa: E731
         out.append({"model": model.name, "seed": seed, "tasks": len(tasks),
                     "tasks_ok": {base: sum(x is not None for x in b),
@@ -154,12 +154,12 @@ def main() -> None:
     runs = [(json.loads(p.read_text()), p.parent) for p in run_files(root)]
     if not any(r["arm"] in (base, arm) for r, _ in runs):
         raise SystemExit(f"{root} holds no finished run of {base} or {arm}")
+    metas = {Path(e): read_meta(e) for e in args.extra}
     extra = {}  # model name -> its extra workdirs
-    for e in map(Path, args.extra):
-        extra.setdefault(read_meta(e)["model"], []).append(e)
+    for e, meta in metas.items():
+        extra.setdefault(meta["model"], []).append(e)
     try:
-        host = one_host([r for r, _ in runs] + [read_meta(e) for e in map(Path, args.extra)],
-                        str(root))
+        host = one_host([r for r, _ in runs] + list(metas.values()), str(root))
     except FischedError as e:
         raise SystemExit(str(e)) from None
     rows = []

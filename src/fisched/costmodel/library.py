@@ -49,10 +49,16 @@ DEFAULT_KEEP = 4  # records per workload kept for reuse
 SHIPPED_LIBRARY = Path(__file__).parent.parent / "defaults" / "library"
 
 
+def cache_root() -> Path:
+    """fisched's folder in the user's cache: ``$XDG_CACHE_HOME/fisched``, else
+    ``~/.cache/fisched`` (libraries, trained priors: ``prior_cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "fisched"
+
+
 def default_root() -> Path:
     """Where libraries live unless told otherwise: the XDG cache folder's ``fisched/library``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "fisched" / "library"
+    return cache_root() / "library"
 
 
 def library_dir(host: str, root: str | Path | None = None) -> Path:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset
+from .library import cache_root
 from .packsum import PackSumXGB
 
 log = logging.getLogger("fisched")
@@ -40,8 +41,7 @@ TRAINING_CODE = ("packsum.py", "labels.py", "importance.py")
 
 
 def default_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "fisched" / "priors"
+    return cache_root() / "priors"
 
 
 def prior_key(ds: Dataset, columns: np.ndarray, labels: str, held_out_rounds: float,
