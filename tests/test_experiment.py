@@ -123,6 +123,26 @@ def test_experiment_cli_runs_both_arms_and_resumes(tiny_onnx, tmp_path, capsys):
     assert main([*args, "--summarize"]) == 0 and not final.exists()  # reads, never times
     assert main([*args, "--time-pairs"]) == 0 and final.exists()  # times, never tunes
     assert all(p.stat().st_mtime == m for p, m in mtimes.items() if p.name == "run.json")
+    # another candidate against the same baseline runs: xgb's is copied in, not tuned again,
+    # and only from a folder tuned with the same budget
+    wd2 = tmp_path / "exp2"
+    other = ["experiment", str(tiny_onnx), "--seeds", "1", "--arms", "xgb,random",
+             "--workdir", str(wd2), "--baseline-from", str(wd), "--pair-budget", "0.5"]
+    assert main([*other, "--trials", "8"]) == 2 and not (wd2 / "tiny").exists()
+    source = wd / "tiny" / "seed0" / "xgb"
+    (source / "model.so").unlink()  # the pair's timing compiles it again from the records
+    assert main([*other, "--trials", "6"]) == 0
+    copied = wd2 / "tiny" / "seed0" / "xgb"
+    run = json.loads((copied / "run.json").read_text())
+    assert run.pop("baseline_from") == str(source) and run == runs["xgb"]
+    for name in ("database_tuning_record.json", "database_workload.json", "fisched.json"):
+        assert (copied / name).read_bytes() == (source / name).read_bytes()
+    mtime = (copied / "run.json").stat().st_mtime
+    assert main([*other, "--trials", "6"]) == 0  # copied once, never again
+    assert (copied / "run.json").stat().st_mtime == mtime
+    assert json.loads((wd2 / "tiny" / "seed0" / "random" / "run.json").read_text())["measured"] >= 6
+    pair = json.loads((wd2 / "tiny" / "seed0" / "final.json").read_text())
+    assert set(pair["latency"]) == {"xgb", "random", "onnxruntime"}
     capsys.readouterr()
 
 

@@ -341,7 +341,8 @@ def cmd_experiment(args) -> int:
     result = experiment(args.models.split(","), args.trials, args.seeds, out, target, arms,
                         args.prior, args.rounds, log=lambda m: print(m, file=sys.stderr),
                         summarize_only=args.summarize or args.time_pairs,
-                        time_pairs=not args.summarize, hold_out=hold_out, **budget)
+                        time_pairs=not args.summarize, hold_out=hold_out,
+                        baseline_from=args.baseline_from, **budget)
     print(result["table"])
     print(f"wrote {out / 'summary.json'}, {out / 'summary.md'}, {out / 'curves.png'}")
     return 0
@@ -584,6 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rounds over every task the budget is sized for (default 2)")
     p.add_argument("--workdir", default=None,
                    help="default: results/experiment/HOST (this host's LLVM cpu name)")
+    p.add_argument("--baseline-from", default=None, metavar="DIR",
+                   help="another experiment folder (this host, same --trials and --rounds): "
+                   "its finished runs of the baseline arm are copied in instead of tuned "
+                   "again, to compare a new candidate against the same baseline runs (their "
+                   "run.json names DIR)")
     p.add_argument("--target", default=None)
     p.add_argument("--summarize", action="store_true",
                    help="only summarise the runs already finished; tune nothing")

@@ -38,8 +38,10 @@ from ..models.frontend import default_pipeline, load_model
 from ..provenance import one_host, provenance
 from ..tuning.compile import LIBRARY_FILE, compile_model
 from ..tuning.measure import VMRunner, time_against_reference, time_side_by_side
-from ..tuning.tune import extract, model_settings, read_meta, trials_per_iter, tune
-from ..workdir import RECORD_FILE, WORKLOAD_FILE, write_json
+from ..tuning.tune import (extract, model_settings, read_meta, resolve_kernels, trials_per_iter,
+                           tune)
+from ..workdir import (CURVE_FILE, META_FILE, RECORD_FILE, WORKLOAD_FILE, meta_kernels,
+                       write_json)
 
 RUN_FILE = "run.json"
 PAIR_FILE = "final.json"
@@ -217,8 +219,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
             run["curve"] = with_estimates(run["curve"], workdir, extract(model, target))
             write_json(done, run)
         return run
-    if workdir.exists():
-        workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
+    _move_aside(workdir)
     workdir.mkdir(parents=True)
     model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
     tasks = extract(model, target)
@@ -263,6 +264,57 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     write_json(done, run)
     shutil.rmtree(workdir / "logs", ignore_errors=True)
     return run
+
+
+def _move_aside(workdir: Path) -> None:
+    """An interrupted run's folder is kept under another name, never tuned into again."""
+    if workdir.exists():
+        workdir.rename(workdir.with_name(f"{workdir.name}.interrupted-{int(time.time())}"))
+
+
+# what adopt_run copies beside run.json (the library too, where it is, to spare a compile)
+ADOPTED_FILES = (CURVE_FILE, RECORD_FILE, WORKLOAD_FILE, META_FILE, LIBRARY_FILE)
+
+
+def adopt_run(source: Path, workdir: Path, target, trials: int, rounds: int,
+              hold_out: tuple[str, ...] = ()) -> bool:
+    """Copy the finished run in ``source`` (an arm's folder in another experiment folder) to
+    ``workdir``, so that a new candidate arm is compared against baseline runs already made
+    instead of tuning them again. False if ``source`` holds no finished run. Refused unless it
+    is what ``run_arm`` would make here now: measured on this host, on ``target``, with the
+    model prepared and searched as today's defaults do, the same budget (``trials``, per-task
+    batch of ``rounds``) and, for an arm that reads the shipped data, the same ``hold_out``.
+    The copy's run.json names its source (``baseline_from``); the summary's ``hours_apart``
+    then shows how far apart the arms ran, and its trials ratio is the figure machine speed
+    cannot move."""
+    if not (source / RUN_FILE).exists():
+        return False
+    run, meta = json.loads((source / RUN_FILE).read_text()), read_meta(source)
+    if run.get("host_cpu") != host_cpu():
+        raise FischedError(f"{source} was measured on {run.get('host_cpu')}, this host is "
+                           f"{host_cpu()}: not a baseline here")
+    was = {**model_settings(meta), "kernels": meta_kernels(meta), "target": meta.get("target")}
+    now = {"fast_math": True, **default_pipeline(target),  # run_arm's load_model call
+           "kernels": resolve_kernels({}, None, workdir, target), "target": str(target)}
+    if was != now:
+        raise FischedError(f"{source} was prepared or searched otherwise ({was}) than a run "
+                           f"here would be ({now}): not a baseline here")
+    if run["trials"] != trials or run["trials_per_iter"] != trials_per_iter(trials // rounds,
+                                                                           run["tasks"]):
+        raise FischedError(f"{source} was tuned with {run['trials']} trials, "
+                           f"{run['trials_per_iter']} per task and round: not a baseline for "
+                           f"--trials {trials} --rounds {rounds}")
+    if run["arm"] in HELD_OUT_ARMS and sorted(run.get("hold_out", [])) != sorted(hold_out):
+        raise FischedError(f"{source} was run holding out {run.get('hold_out', [])}, not "
+                           f"{list(hold_out)}: not a baseline here")
+    _move_aside(workdir)
+    workdir.mkdir(parents=True)
+    for name in ADOPTED_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, workdir / name)
+    # as given: a folder inside the repository stays a path a reader of the results can follow
+    write_json(workdir / RUN_FILE, {**run, "baseline_from": str(source)})
+    return True
 
 
 def measure_pair(spec: str, seed_dir: Path, arms: tuple[str, str], target,
@@ -409,13 +461,17 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
                arms: tuple[str, str] = ("xgb", "fi-prior"), prior: str | None = None,
                rounds: int = 2, log=print, summarize_only: bool = False,
                time_pairs: bool = True, pair_budget_s: float = PAIR_BUDGET_S,
-               hold_out: tuple[str, ...] = ()) -> dict:
+               hold_out: tuple[str, ...] = (), baseline_from: str | Path | None = None) -> dict:
     """Run (or resume) every model x seed x arm, alternating arm order by seed, and time each
     finished pair side by side (``measure_pair``). With ``summarize_only``, only the finished
     runs are read and summarised, nothing is tuned, and pairs are timed only if
     ``time_pairs`` (those without a ``final.json``). ``hold_out``: model specs held out of
-    the shipped data (``ARMS``)."""
+    the shipped data (``ARMS``). ``baseline_from``: another experiment folder whose finished
+    runs of the baseline arm (``arms[0]``) are copied in (``adopt_run``) instead of tuned
+    again (not with ``summarize_only`` and not ``time_pairs``: that only reads)."""
     workdir = Path(workdir)
+    if baseline_from is not None and not run_files(baseline_from):
+        raise FischedError(f"--baseline-from {baseline_from}: no finished run there")
     earlier = [json.loads(p.read_text()) for p in run_files(workdir)]
     here = host_cpu()
     there = one_host(earlier, str(workdir))
@@ -430,6 +486,13 @@ def experiment(models: list[str], trials: int, seeds: int, workdir: str | Path, 
         for spec in models:
             order = arms if seed % 2 == 0 else arms[::-1]
             seed_dir = workdir / Path(spec).stem / f"seed{seed}"
+            if (baseline_from is not None and (time_pairs or not summarize_only)
+                    and not (seed_dir / arms[0] / RUN_FILE).exists()):
+                source = Path(baseline_from) / seed_dir.relative_to(workdir) / arms[0]
+                adopted = adopt_run(source, seed_dir / arms[0], target, trials, rounds,
+                                    hold_out)
+                log(f"{spec} seed {seed} {arms[0]}: "
+                    + ("copied from " if adopted else "none to copy in ") + str(source))
             for arm in order:
                 wd = seed_dir / arm
                 finished = (wd / RUN_FILE).exists()
