@@ -18,6 +18,11 @@ A task with no valid measurement in a run counts at the fastest any run measured
 the sums stay comparable (``tasks_ok``: how many tasks a run covers itself); a task no run
 ever measured is left out of every sum, as the experiment's estimates leave it out.
 
+Per seed it also says where the arm ended behind and ahead of ``base``, task by task (weight
+x the difference of their bests, ms, over tasks both measured: ``behind_ms``, ``ahead_ms``,
+and the tasks furthest behind), the Markdown a second table with the tasks most behind over
+all seeds: what kept the arm from reaching ``base``'s final estimate sooner, or at all.
+
 ``known_best / base`` well above 0.90 means no ranking of what these searches could find gets
 there at this budget: the tasks' best schedules are already found by stock's search, and a
 cost model wins time, not latency. Estimates are sums over tuned tasks; the compiled model's
@@ -71,6 +76,18 @@ def fastest(*columns: list[float | None]) -> list[float | None]:
     return out
 
 
+MOST_BEHIND = 5  # tasks listed per seed
+
+
+def task_gaps(tasks: list, base: list[float | None], arm: list[float | None]) -> list[dict]:
+    """Per task both runs measured: weight x (arm's best - base's best) in ms, with the task's
+    name, weight and both bests (us); the arm's worst first."""
+    gaps = [{"task": t.name, "weight": t.weight, "base_us": b * 1e6, "arm_us": a * 1e6,
+             "gap_ms": t.weight * (a - b) * 1e3}
+            for t, b, a in zip(tasks, base, arm) if a is not None and b is not None]
+    return sorted(gaps, key=lambda g: -g["gap_ms"])
+
+
 def model_headroom(runs: list[tuple[dict, Path]], extra: list[Path], base: str,
                    arm: str) -> list[dict]:
     """Per seed with both arms finished: the estimates and ratios the module describes.
@@ -94,7 +111,11 @@ def model_headroom(runs: list[tuple[dict, Path]], extra: list[Path], base: str,
         base_ms, arm_ms = estimate_ms(weights, b, known), estimate_ms(weights, a, known)
         pair_ms = estimate_ms(weights, fastest(b, a), known)
         ratio = lambda ms: None if ms is None or not base_ms else ms / base_ms  # noqa: E731
+        gaps = task_gaps(tasks, b, a)
         out.append({"model": model.name, "seed": seed, "tasks": len(tasks),
+                    "behind_ms": sum(g["gap_ms"] for g in gaps if g["gap_ms"] > 0),
+                    "ahead_ms": -sum(g["gap_ms"] for g in gaps if g["gap_ms"] < 0),
+                    "most_behind": [g for g in gaps if g["gap_ms"] > 0][:MOST_BEHIND],
                     "tasks_ok": {base: sum(x is not None for x in b),
                                  arm: sum(x is not None for x in a)},
                     "base_ms": base_ms, "arm_ms": arm_ms, "pair_best_ms": pair_ms,
@@ -134,7 +155,28 @@ def markdown(rows: list[dict], source: str, base: str, arm: str, extra: list[str
         lines.append(f"| {model} | {len(group)} | {cell('arm_ratio')} | "
                      f"{cell('pair_best_ratio')} | {cell('known_best_ratio')} | "
                      f"{ms('base_ms')} | {ms('known_best_ms')} |")
+    lines += ["", f"Where {arm} ended behind and ahead of {base} (weight x difference of the "
+              f"two runs' best latencies, summed over tasks, as a share of {base}'s final "
+              "estimate; medians over seeds), and the tasks it was furthest behind on, "
+              "summed over seeds:", "",
+              "| model | behind | ahead | tasks most behind (ms over all seeds) |",
+              "|---|---|---|---|"]
+    for model in sorted({r["model"] for r in rows}):
+        group = [r for r in rows if r["model"] == model and r["base_ms"]]
+        share = lambda key, group=group: _median(  # noqa: E731
+            [r[key] / r["base_ms"] for r in group])
+        worst: dict[str, float] = {}
+        for r in group:
+            for g in r["most_behind"]:
+                worst[g["task"]] = worst.get(g["task"], 0.0) + g["gap_ms"]
+        top = sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"| {model} | {_pct(share('behind_ms'))} | {_pct(share('ahead_ms'))} | "
+                     + ", ".join(f"{name} {ms:.3f}" for name, ms in top) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:

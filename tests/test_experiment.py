@@ -268,6 +268,13 @@ def test_headroom_sums_each_task_at_its_fastest_known_schedule():
     # a task nothing ever measured is left out of every sum
     assert headroom.estimate_ms([1, 1], [None, 1e-3], [None, 1e-3]) == pytest.approx(1.0)
     assert headroom.estimate_ms([1], [None], [None]) is None
+    # where the arm ended behind: weight x difference, over tasks both runs measured, worst first
+    from types import SimpleNamespace as Task
+
+    tasks = [Task(name=n, weight=w) for n, w in (("conv", 2.0), ("add", 4.0), ("dense", 1.0))]
+    gaps = headroom.task_gaps(tasks, [1e-3, 2e-6, 5e-4], [1.5e-3, 1e-6, None])
+    assert [g["task"] for g in gaps] == ["conv", "add"]
+    assert [g["gap_ms"] for g in gaps] == pytest.approx([1.0, -0.004])
 
 
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
