@@ -111,10 +111,11 @@ def model_headroom(runs: list[tuple[dict, Path]], extra: list[Path], base: str,
         pair_ms = estimate_ms(weights, fastest(b, a), known)
         ratio = lambda ms: None if ms is None or not base_ms else ms / base_ms  # noqa: E731
         gaps = task_gaps(tasks, b, a)
+        behind = [g for g in gaps if g["gap_ms"] > 0]
         out.append({"model": model.name, "seed": seed, "tasks": len(tasks),
-                    "behind_ms": sum(g["gap_ms"] for g in gaps if g["gap_ms"] > 0),
+                    "behind_ms": sum(g["gap_ms"] for g in behind),
                     "ahead_ms": -sum(g["gap_ms"] for g in gaps if g["gap_ms"] < 0),
-                    "behind": [g for g in gaps if g["gap_ms"] > 0],
+                    "behind": behind,
                     "tasks_ok": {base: sum(x is not None for x in b),
                                  arm: sum(x is not None for x in a)},
                     "base_ms": base_ms, "arm_ms": arm_ms, "pair_best_ms": pair_ms,

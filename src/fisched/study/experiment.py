@@ -139,6 +139,18 @@ one taught."""
 HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-library")  # the arms --hold-out changes
 
 
+def arm_settings(target) -> dict:
+    """``load_model`` settings every arm's model (and a held-out model's tasks) is prepared
+    with: fast math and the CPU defaults (``frontend.default_pipeline``)."""
+    return {"fast_math": True, **default_pipeline(target)}
+
+
+def _held_out_otherwise(run: dict, hold_out: tuple[str, ...]) -> bool:
+    """Whether a finished run of an arm that reads the shipped data held out other models than
+    ``hold_out`` (its prior would differ)."""
+    return run["arm"] in HELD_OUT_ARMS and sorted(run.get("hold_out", [])) != sorted(hold_out)
+
+
 def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None):
     """``prior_ds``: fi-prior's prior; for fi-library, the shipped data with models held out
     (None: everything shipped, and the shipped selection). Every fi arm trains its prior in
@@ -185,7 +197,7 @@ def held_out_tasks(hold_out: tuple[str, ...], target) -> tuple[list, tuple[str, 
     arms prepare theirs."""
     mods, names = [], []
     for spec in hold_out:
-        model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
+        model = load_model(spec, threads=num_cores(target), **arm_settings(target))
         mods += [t.mod for t in extract(model, target)]
         names.append(model.name)
     return mods, tuple(names)
@@ -210,7 +222,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     done = workdir / RUN_FILE
     if done.exists():
         run = json.loads(done.read_text())
-        if arm in HELD_OUT_ARMS and sorted(run.get("hold_out", [])) != sorted(hold_out):
+        if _held_out_otherwise(run, hold_out):
             raise FischedError(f"{workdir} was run holding out {run.get('hold_out', [])}, "
                                f"not {list(hold_out)}: use another --workdir")
         if run["curve"] and "tasks_ok" not in run["curve"][0]:  # from an older fisched
@@ -221,7 +233,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
         return run
     _move_aside(workdir)
     workdir.mkdir(parents=True)
-    model = load_model(spec, threads=num_cores(target), **default_pipeline(target))
+    model = load_model(spec, threads=num_cores(target), **arm_settings(target))
     tasks = extract(model, target)
     prior_ds, prior_info = None, None
     if arm.startswith("fi-prior") or (arm == "fi-library" and hold_out):
@@ -294,8 +306,8 @@ def adopt_run(source: Path, workdir: Path, target, trials: int, rounds: int,
         raise FischedError(f"{source} was measured on {run.get('host_cpu')}, this host is "
                            f"{host_cpu()}: not a baseline here")
     was = {**model_settings(meta), "kernels": meta_kernels(meta), "target": meta.get("target")}
-    now = {"fast_math": True, **default_pipeline(target),  # run_arm's load_model call
-           "kernels": resolve_kernels({}, None, workdir, target), "target": str(target)}
+    now = {**arm_settings(target), "kernels": resolve_kernels({}, None, workdir, target),
+           "target": str(target)}
     if was != now:
         raise FischedError(f"{source} was prepared or searched otherwise ({was}) than a run "
                            f"here would be ({now}): not a baseline here")
@@ -304,7 +316,7 @@ def adopt_run(source: Path, workdir: Path, target, trials: int, rounds: int,
         raise FischedError(f"{source} was tuned with {run['trials']} trials, "
                            f"{run['trials_per_iter']} per task and round: not a baseline for "
                            f"--trials {trials} --rounds {rounds}")
-    if run["arm"] in HELD_OUT_ARMS and sorted(run.get("hold_out", [])) != sorted(hold_out):
+    if _held_out_otherwise(run, hold_out):
         raise FischedError(f"{source} was run holding out {run.get('hold_out', [])}, not "
                            f"{list(hold_out)}: not a baseline here")
     _move_aside(workdir)
