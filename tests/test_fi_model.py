@@ -94,6 +94,24 @@ def test_feature_cache_extracts_each_program_once(fi_run, target):
     assert (cache.misses, cache.hits) == (9, 7)
 
 
+def test_gumbel_noise_is_fixed_per_program_and_salt_and_samples_by_the_odds():
+    """The draws are a function of (program, salt); and perturbing scores with them picks each
+    program as first about as often as the pairwise (Bradley-Terry) odds say: scores 0 and
+    log 3 put the second first three times in four."""
+    from fisched.costmodel.fi_model import gumbel_noise
+
+    keys = [5, -7, 2**63 + 11, 5]  # structural hashes may be negative or above 2**63
+    a = gumbel_noise(keys, salt=1)
+    np.testing.assert_array_equal(a, gumbel_noise(keys, salt=1))
+    assert a[0] == a[3] and len(np.unique(a)) == 3
+    assert not np.any(a == gumbel_noise(keys, salt=2))
+    many = gumbel_noise(list(range(20_000)), salt=3)
+    assert abs(many.mean() - np.euler_gamma) < 0.05  # the standard Gumbel's mean
+    scores = np.array([0.0, np.log(3.0)])
+    wins = sum(int(np.argmax(scores + gumbel_noise([101, 202], salt))) for salt in range(4000))
+    assert 0.70 < wins / 4000 < 0.80
+
+
 def _planted_prior(workdir, selection, target):
     """The search's programs as a prior dataset, their latencies planted as a function of the
     selected features, so checks do not hang on timings from a busy machine (and a schedule
@@ -147,6 +165,41 @@ def test_warm_start_from_prior_dataset(fi_run, target, tmp_path):
     assert fresh.prior_model is not None and fresh.finetune_rounds == 7
     fresh.update(context, cands, results)  # continues from the loaded prior, not from scratch
     assert fresh.booster.booster_.num_boosted_rounds() <= prior_trees + 7
+
+
+def test_explore_perturbs_each_search_consistently_and_the_next_one_afresh(fi_run, target,
+                                                                          tmp_path):
+    """With ``explore`` the model's scores are the plain model's plus temperature x a Gumbel
+    draw per program; the same within a search (no update between), fresh after an update;
+    the temperature survives save/load. Without it the scores are the plain model's."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_hash
+
+    from fisched.costmodel.fi_model import gumbel_noise, make_fi_model
+
+    tmp, _, task, database, selection = fi_run
+    prior = _planted_prior(tmp, selection, target)
+    plain = make_fi_model(selection=selection, prior=prior, seed=4)
+    explored = make_fi_model(selection=selection, prior=prior, seed=4, explore=2.0)
+    assert explored.settings()["explore"] == 2.0 and plain.settings()["explore"] == 0.0
+    context, cands = _candidates(database, task, target)
+    keys = [int(structural_hash(c.sch.mod)) for c in cands]
+    base = plain.predict(context, cands)
+    first = explored.predict(context, cands)
+    np.testing.assert_allclose(first, base + 2.0 * gumbel_noise(keys, 4 * 1_000_003), rtol=1e-9)
+    np.testing.assert_array_equal(explored.predict(context, cands), first)
+    results = [ms.runner.RunnerResult(r.run_secs, None)
+               for r in database.get_all_tuning_records()]
+    for model in (plain, explored):
+        model.update(context, cands[:4], results[:4])
+    after = explored.predict(context, cands)
+    np.testing.assert_allclose(after, plain.predict(context, cands)
+                               + 2.0 * gumbel_noise(keys, 4 * 1_000_003 + 1), rtol=1e-9)
+    assert not np.allclose(after - plain.predict(context, cands), first - base)
+    explored.save(str(tmp_path / "e"))
+    fresh = make_fi_model(selection=selection, seed=4)
+    fresh.load(str(tmp_path / "e"))
+    np.testing.assert_allclose(fresh.predict(context, cands), after, rtol=1e-6)
 
 
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):

@@ -37,6 +37,27 @@ def _latency(result) -> float:
     return float("inf") if secs is None else secs
 
 
+_M64 = 2**64
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64s: every input bit reaches every output bit."""
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def gumbel_noise(keys: list[int], salt: int) -> np.ndarray:
+    """Standard Gumbel draws, one per key, each a fixed function of (key, ``salt``): a program
+    scored again under the same salt gets the same draw, under another salt a fresh one."""
+    salt_mix = _mix64(np.array([salt % _M64], dtype=np.uint64))[0]
+    z = _mix64(np.array([k % _M64 for k in keys], dtype=np.uint64) ^ salt_mix)
+    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53  # in (0, 1)
+    return -np.log(-np.log(u))
+
+
 # Chosen by `fisched evaluate` (results/evaluate.md): on tasks held out of training, the
 # pairwise objective on stock labels over the cumulative-95% selection, with the tree count
 # picked on held-out tasks, ranks and picks better than every squared-error configuration.
@@ -61,20 +82,23 @@ class FeatureCache:
     cache off; beyond ``size`` programs the least recently used are dropped.
     """
 
-    def __init__(self, extractor, size: int = FEATURE_CACHE_PROGRAMS) -> None:
+    def __init__(self, extractor, size: int = FEATURE_CACHE_PROGRAMS,
+                 keep_keys: bool = False) -> None:
         self.extractor = extractor
         self.size = size
+        self.keep_keys = keep_keys  # hash the programs even without a cache (``last_keys``)
         self.rows: dict[int, np.ndarray] = {}  # least recently used first
         self.hits = 0
         self.misses = 0
+        self.last_keys: list[int] = []  # the structural hashes of the last call's candidates
 
     def __call__(self, context, candidates) -> list[np.ndarray]:
         """One (stores x 164) array per candidate."""
+        keys = ([int(structural_hash(c.sch.mod)) for c in candidates]
+                if self.size or self.keep_keys else [])
+        self.last_keys = keys
         if not self.size:
             return [f.numpy() for f in self.extractor.extract_from(context, candidates)]
-        from tvm_ffi import structural_hash
-
-        keys = [int(structural_hash(c.sch.mod)) for c in candidates]
         todo = {}  # key -> a candidate with it: each new program is extracted once
         for key, cand in zip(keys, candidates):
             if key in self.rows:
@@ -102,7 +126,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
                  nthread: int = 1, host_features: bool = False, prior_cache="default",
-                 **kw) -> None:
+                 explore: float = 0.0, **kw) -> None:
         """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
 
         ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
@@ -137,6 +161,17 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         benchmarks/host_transfer.py (results/host_transfer.md) measures it against the
         prior without them; off until a tuning run shows it helps.
 
+        ``explore`` (off at 0): a temperature. Each prediction adds ``explore`` x a Gumbel
+        draw to every program's score, the draw fixed per program until the next ``update``
+        (``gumbel_noise``), so one search's generations see one consistent ranking and the
+        next search a fresh one. The search then measures its top candidates by perturbed
+        score, which for the pairwise objective at 1.0 picks a program about as often as the
+        model's own odds say it is the fastest (Gumbel-top-k sampling of a Bradley-Terry
+        model), not always the argmax. Without it a confident prior sends every batch of a task
+        to the same neighbourhood; the stock model, untrained in the first round, explores by
+        being random there. Its effect on tuning is measured by ``fisched experiment``'s
+        ``fi-prior-explore`` arm; off until that shows it helps.
+
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
         train), so a model whose prior and settings equal an earlier one's skips the training.
@@ -159,7 +194,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.columns = self._with_host(np.arange(N_FEATURES) if sel is None else sel.indices_)
         self.labels = labels
         get_label_fn(labels)  # fail now on a bad name
-        self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache)
+        self.explore = float(explore)
+        self.updates = 0  # update calls so far: the exploration draws' salt
+        self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache,
+                                     keep_keys=self.explore > 0)
         self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
         self.seed = seed
         self.model_kw = dict(kw, objective=objective)
@@ -229,6 +267,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                 "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
                 "prior_cached": self.prior_cached,
                 "reselect_every": self.reselect_every, "reselections": self.reselections,
+                "explore": self.explore,
                 "feature_cache": {"programs": self.features.size,
                                   "hits": self.features.hits,
                                   "misses": self.features.misses}}
@@ -299,6 +338,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
     def update(self, context, candidates, results) -> None:
         if not candidates:
             return
+        self.updates += 1
         key = str(structural_hash(context.mod))  # one group per task
         feats = [self._with_desc(f) for f in self.features(context, candidates)]
         group = self.groups.setdefault(key, [[], []])
@@ -318,7 +358,11 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         own = self.columns[self.columns < N_FEATURES]
         rows = self._with_desc(np.concatenate(feats)[:, own]) if feats else \
             np.zeros((0, len(self.columns)))
-        return self.booster.predict(rows, ptr)
+        scores = self.booster.predict(rows, ptr)
+        if self.explore > 0:
+            salt = self.seed * 1_000_003 + self.updates
+            scores = scores + self.explore * gumbel_noise(self.features.last_keys, salt)
+        return scores
 
     def save(self, path: str) -> None:
         """A directory: the boosters (prior and current), the measured groups, settings."""
@@ -339,7 +383,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
              "prior": self.prior_model is not None, "prior_programs": self.prior_programs,
              "finetune_rounds": self.finetune_rounds,
              "reselect_every": self.reselect_every, "reselections": self.reselections,
-             "reselected_at": self.reselected_at}))
+             "reselected_at": self.reselected_at, "explore": self.explore,
+             "updates": self.updates}))
         if self.booster is not None:
             self.booster.booster_.save_model(str(out / "booster.json"))
         if self.prior_model is not None:
@@ -366,6 +411,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselect_every = settings.get("reselect_every", 0)
         self.reselections = settings.get("reselections", 0)
         self.reselected_at = settings.get("reselected_at", 0)
+        self.explore = settings.get("explore", 0.0)
+        self.updates = settings.get("updates", 0)
+        self.features.keep_keys = self.explore > 0
         with np.load(src / "data.npz") as z:
             self.groups = {}
             for k, key in enumerate(settings["groups"]):

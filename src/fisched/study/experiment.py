@@ -117,12 +117,15 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     return out
 
 
-ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-library", "random")
+ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-prior-explore", "fi-library",
+        "random")
 """``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
 warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
 selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
 ``fi-prior-host``: fi-prior with each program's host descriptor as two more features
 (``FeatureImportanceModel(host_features=True)``).
+``fi-prior-explore``: fi-prior whose picks are sampled by the model's own odds rather than
+always its top (``FeatureImportanceModel(explore=EXPLORE)``).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
@@ -136,7 +139,11 @@ fi-library from its own measured schedules, and a later model could not show wha
 one taught."""
 
 
-HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-library")  # the arms --hold-out changes
+# fi-prior-explore's temperature: half the pairwise model's own odds (1, fi_model.py), which on
+# the collected programs of held-out tasks cost its top two picks less (benchmarks/explore_pool.py)
+EXPLORE = 0.5
+# the arms --hold-out changes
+HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-library")
 
 
 def arm_settings(target) -> dict:
@@ -158,10 +165,11 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
     before fisched kept trained priors."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
-    if arm in ("fi-prior", "fi-prior-host"):
+    if arm in ("fi-prior", "fi-prior-host", "fi-prior-explore"):
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
                                       seed=seed, nthread=cores, prior_cache=None,
-                                      host_features=arm == "fi-prior-host")
+                                      host_features=arm == "fi-prior-host",
+                                      explore=EXPLORE if arm == "fi-prior-explore" else 0.0)
     if arm == "fi-library" and prior_ds is not None:
         local = local_prior(host_cpu(), library)
         return FeatureImportanceModel(
