@@ -277,6 +277,20 @@ def test_headroom_sums_each_task_at_its_fastest_known_schedule():
     assert [g["gap_ms"] for g in gaps] == pytest.approx([1.0, -0.004])
 
 
+def test_explore_pool_scores_a_round_by_its_fastest_pick():
+    """benchmarks/explore_pool.py: scores that order the programs exactly find the fastest at
+    no temperature; a temperature far above the scores' spread picks as randomly as random."""
+    pool = _benchmark("explore_pool")
+    latency = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    scores = -np.log(latency) * 3
+    assert pool.round_quality(scores, latency, 2, 0.0, 1) == 1.0
+    assert pool.round_quality(-scores, latency, 2, 0.0, 1) == 5.0  # exactly wrong: the slowest two
+    hot = pool.round_quality(scores, latency, 2, 1e3, 2000)
+    assert hot == pytest.approx(pool.random_quality(latency, 2, 2000), rel=0.08)
+    assert 1.0 < pool.round_quality(scores, latency, 2, 1.0, 2000) < hot
+    assert pool.geomean([1.0, 4.0]) == pytest.approx(2.0)
+
+
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
     """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
     SampleCategorical that produced it and that instruction's decision; other annotations and

@@ -51,7 +51,8 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 
 def gumbel_noise(keys: list[int], salt: int) -> np.ndarray:
     """Standard Gumbel draws, one per key, each a fixed function of (key, ``salt``): a program
-    scored again under the same salt gets the same draw, under another salt a fresh one."""
+    scored again under the same salt gets the same draw, under another salt a fresh one.
+    (Their mean is Euler's gamma; ``FeatureImportanceModel`` subtracts it.)"""
     salt_mix = _mix64(np.array([salt % _M64], dtype=np.uint64))[0]
     z = _mix64(np.array([k % _M64 for k in keys], dtype=np.uint64) ^ salt_mix)
     u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53  # in (0, 1)
@@ -161,16 +162,19 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         benchmarks/host_transfer.py (results/host_transfer.md) measures it against the
         prior without them; off until a tuning run shows it helps.
 
-        ``explore`` (off at 0): a temperature. Each prediction adds ``explore`` x a Gumbel
-        draw to every program's score, the draw fixed per program until the next ``update``
-        (``gumbel_noise``), so one search's generations see one consistent ranking and the
-        next search a fresh one. The search then measures its top candidates by perturbed
-        score, which for the pairwise objective at 1.0 picks a program about as often as the
-        model's own odds say it is the fastest (Gumbel-top-k sampling of a Bradley-Terry
-        model), not always the argmax. Without it a confident prior sends every batch of a task
-        to the same neighbourhood; the stock model, untrained in the first round, explores by
-        being random there. Its effect on tuning is measured by ``fisched experiment``'s
-        ``fi-prior-explore`` arm; off until that shows it helps.
+        ``explore`` (off at 0): a temperature. Once the model is trained (or has a prior),
+        each prediction adds ``explore`` x a centred Gumbel draw (mean 0) to every program's
+        score, the draw fixed per program until the next ``update`` (``gumbel_noise``), so
+        one search's generations see one consistent ranking and the next search a fresh one.
+        The search then measures its top candidates by perturbed score: at 1.0 a program
+        comes first about as often as the pairwise model's odds say it is the fastest
+        (Gumbel-top-k sampling of a Bradley-Terry model), below 1 more often the argmax. The
+        evolutionary search also picks the parents it mutates in proportion to the scores
+        (MetaSchedule clips them at 0 first), so the draws spread those picks too. Without
+        it a confident prior sends every batch of a task to the same neighbourhood; the stock
+        model, untrained in the first round, explores by being random there. Its effect on
+        tuning is measured by ``fisched experiment``'s ``fi-prior-explore`` arm; off until
+        that shows it helps.
 
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
@@ -361,7 +365,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         scores = self.booster.predict(rows, ptr)
         if self.explore > 0:
             salt = self.seed * 1_000_003 + self.updates
-            scores = scores + self.explore * gumbel_noise(self.features.last_keys, salt)
+            noise = gumbel_noise(self.features.last_keys, salt) - np.euler_gamma
+            scores = scores + self.explore * noise
         return scores
 
     def save(self, path: str) -> None:
@@ -384,7 +389,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
              "finetune_rounds": self.finetune_rounds,
              "reselect_every": self.reselect_every, "reselections": self.reselections,
              "reselected_at": self.reselected_at, "explore": self.explore,
-             "updates": self.updates}))
+             "updates": self.updates, "seed": self.seed}))
         if self.booster is not None:
             self.booster.booster_.save_model(str(out / "booster.json"))
         if self.prior_model is not None:
@@ -411,8 +416,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselect_every = settings.get("reselect_every", 0)
         self.reselections = settings.get("reselections", 0)
         self.reselected_at = settings.get("reselected_at", 0)
-        self.explore = settings.get("explore", 0.0)
+        # a file from before exploration existed keeps this model's own setting
+        self.explore = settings.get("explore", self.explore)
         self.updates = settings.get("updates", 0)
+        self.seed = settings.get("seed", self.seed)  # the draws' salt continues
         self.features.keep_keys = self.explore > 0
         with np.load(src / "data.npz") as z:
             self.groups = {}

@@ -139,8 +139,9 @@ fi-library from its own measured schedules, and a later model could not show wha
 one taught."""
 
 
-# fi-prior-explore's temperature: half the pairwise model's own odds (1, fi_model.py), which on
-# the collected programs of held-out tasks cost its top two picks less (benchmarks/explore_pool.py)
+# fi-prior-explore's temperature, below the pairwise model's own odds (1, fi_model.py): on the
+# measured programs of held-out tasks, a round's two picks lose less to exploring at 0.5 than
+# at 1 (benchmarks/explore_pool.py)
 EXPLORE = 0.5
 # the arms --hold-out changes
 HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-library")
