@@ -39,18 +39,20 @@ from fisched.costmodel.library import shipped_prior
 
 
 def round_quality(scores: np.ndarray, latency: np.ndarray, picks: int, temperature: float,
-                  draws: int) -> float:
+                  draws: int, stream: int = 0) -> float:
     """Fastest of the ``picks`` top programs by score (+ ``temperature`` x Gumbel noise,
-    averaged over ``draws``), over the fastest of all."""
+    averaged over ``draws``), over the fastest of all. ``stream``: which draws (one per task,
+    so tasks do not share their noise)."""
     keys = list(range(len(scores)))
     tries = [scores] if temperature == 0 else [
-        scores + temperature * gumbel_noise(keys, salt) for salt in range(draws)]
+        scores + temperature * gumbel_noise(keys, stream * draws + salt)
+        for salt in range(draws)]
     return float(np.mean([latency[np.argsort(-s)[:picks]].min() for s in tries])
                  / latency.min())
 
 
-def random_quality(latency: np.ndarray, picks: int, draws: int) -> float:
-    rng = np.random.default_rng(0)
+def random_quality(latency: np.ndarray, picks: int, draws: int, stream: int = 0) -> float:
+    rng = np.random.default_rng(stream)
     return float(np.mean([latency[rng.choice(len(latency), picks, replace=False)].min()
                           for _ in range(draws)]) / latency.min())
 
@@ -77,9 +79,9 @@ def model_rows(ds, model: str, host: str, temps: list[float], picks: int, draws:
         sub = ds.subset(progs)
         scores = fitted.predict(sub.features[:, cols], sub.row_ptr)
         row = {"task": ds.tasks[i]["name"], "programs": len(progs),
-               "random": random_quality(lat[progs], picks, draws)}
+               "random": random_quality(lat[progs], picks, draws, stream=i)}
         for t in temps:
-            row[f"T={t:g}"] = round_quality(scores, lat[progs], picks, t, draws)
+            row[f"T={t:g}"] = round_quality(scores, lat[progs], picks, t, draws, stream=i)
         rows.append(row)
     return rows
 
