@@ -16,7 +16,9 @@ pool are scored by the fastest of them over the task's fastest (1.0: the round f
 - ``T=t``: the top picks by perturbed score, averaged over ``--draws`` draws;
 - ``random``: picks at random, averaged over as many draws (an untrained model's round).
 
-Per model, the geometric mean over tasks. A pool of already measured programs is not the
+Per model, the geometric mean over tasks, and the share of programs the prior scores below 0
+(MetaSchedule's evolutionary search clips scores at 0: those tie at the bottom of its ranking
+and are never picked as parents to mutate). A pool of already measured programs is not the
 search's population (those were chosen by earlier searches, so random picks from it are better
 than the search's random samples): read the columns against each other, not as tuning results.
 Writes ``results/explore_pool/<host>.json`` (``host_cpu``: the host the latencies were measured
@@ -79,6 +81,7 @@ def model_rows(ds, model: str, host: str, temps: list[float], picks: int, draws:
         sub = ds.subset(progs)
         scores = fitted.predict(sub.features[:, cols], sub.row_ptr)
         row = {"task": ds.tasks[i]["name"], "programs": len(progs),
+               "below_zero": float(np.mean(scores < 0)),
                "random": random_quality(lat[progs], picks, draws, stream=i)}
         for t in temps:
             row[f"T={t:g}"] = round_quality(scores, lat[progs], picks, t, draws, stream=i)
@@ -111,8 +114,8 @@ def main() -> None:
              "picks over the task's fastest measured program (1.00: the round found it), "
              "geometric mean over the model's tasks; prior and selection without the model's "
              "tasks; T: exploration temperature (0: fi-prior's top picks)", "",
-             "| model | tasks | " + " | ".join(columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
+             "| model | tasks | " + " | ".join(columns) + " | scored below 0 |",
+             "|---|---|" + "---|" * (len(columns) + 1)]
     for model in args.models.split(","):
         rows = model_rows(ds, model, args.host, temps, args.picks, args.draws,
                           args.min_programs)
@@ -120,9 +123,10 @@ def main() -> None:
             print(f"{model}: no task measured on {args.host} with enough programs")
             continue
         means = {c: geomean([r[c] for r in rows]) for c in columns}
-        out["models"][model] = {"geomean": means, "tasks": rows}
+        below = float(np.mean([r["below_zero"] for r in rows]))
+        out["models"][model] = {"geomean": means, "below_zero": below, "tasks": rows}
         lines.append(f"| {model} | {len(rows)} | "
-                     + " | ".join(f"{means[c]:.3f}" for c in columns) + " |")
+                     + " | ".join(f"{means[c]:.3f}" for c in columns) + f" | {below:.2f} |")
     dest = Path(args.out)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / f"{args.host}.json").write_text(json.dumps(out, indent=2) + "\n")
