@@ -202,6 +202,12 @@ def test_explore_perturbs_each_search_consistently_and_the_next_one_afresh(fi_ru
     fresh = make_fi_model(selection=selection, seed=9, feature_cache=0)  # seed: the saved one
     fresh.load(str(tmp_path / "e"))
     np.testing.assert_allclose(fresh.predict(context, cands), after, rtol=1e-6)
+    # the experiment's arm is fi-prior with the exploration temperature, the others without
+    from fisched.study.experiment import EXPLORE, make_arm_model
+
+    arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior)
+            for arm in ("fi-prior", "fi-prior-explore")}
+    assert arms["fi-prior-explore"].explore == EXPLORE > 0 and arms["fi-prior"].explore == 0
 
 
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):
