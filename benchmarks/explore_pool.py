@@ -34,10 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from fisched.costmodel.dataset import host_name, load_dataset, task_host
-from fisched.costmodel.fi_model import (DEFAULT_HELD_OUT_ROUNDS, DEFAULT_LABELS,
-                                        DEFAULT_OBJECTIVE, DEFAULT_PRIOR, gumbel_noise)
-from fisched.costmodel.importance import fit_model, fit_selection
+from fisched.costmodel.fi_model import DEFAULT_PRIOR, gumbel_noise
 from fisched.costmodel.library import shipped_prior
+from fisched.study.experiment import make_arm_model
 
 
 def round_quality(scores: np.ndarray, latency: np.ndarray, picks: int, temperature: float,
@@ -65,11 +64,9 @@ def model_rows(ds, model: str, host: str, temps: list[float], picks: int, draws:
     prior, _ = ds.without_tasks(models=(model,),
                                 shashes=tuple(ds.tasks[i]["shash"] for i in mine
                                               if "shash" in ds.tasks[i]))
-    selection = fit_selection(prior)
-    cols = selection.indices_
-    fitted = fit_model(prior, np.arange(prior.n_programs), cols, DEFAULT_LABELS,
-                       held_out_rounds=DEFAULT_HELD_OUT_ROUNDS, objective=DEFAULT_OBJECTIVE,
-                       seed=0, nthread=1)
+    # the experiment's fi-prior model on that prior (its selection fitted there), seed 0
+    arm = make_arm_model("fi-prior", 1, 0, prior_ds=prior)
+    cols, fitted = arm.columns, arm.prior_model
     lat = ds.latency
     rows = []
     for i in mine:
