@@ -210,6 +210,43 @@ def test_explore_perturbs_each_search_consistently_and_the_next_one_afresh(fi_ru
     assert arms["fi-prior-explore"].explore == EXPLORE > 0 and arms["fi-prior"].explore == 0
 
 
+def test_odds_keeps_the_ranking_and_makes_every_score_positive(fi_run, target, tmp_path):
+    """With ``odds`` the model returns exp of the plain model's scores: the same order, all
+    above MetaSchedule's clip at 0, finite even for margins far outside exp's float64 range;
+    the setting survives save/load and is the experiment's fi-prior-odds arm."""
+    from fisched.costmodel.fi_model import make_fi_model
+
+    tmp, _, task, database, selection = fi_run
+    prior = _planted_prior(tmp, selection, target)
+    plain = make_fi_model(selection=selection, prior=prior, seed=2)
+    odds = make_fi_model(selection=selection, prior=prior, seed=2, odds=True)
+    assert odds.settings()["odds"] and not plain.settings()["odds"]
+    context, cands = _candidates(database, task, target)
+    base = plain.predict(context, cands)
+    scored = odds.predict(context, cands)
+    np.testing.assert_allclose(scored, np.exp(base), rtol=1e-9)
+    assert (scored > 0).all()
+    odds.save(str(tmp_path / "o"))
+    fresh = make_fi_model(selection=selection, feature_cache=0)
+    fresh.load(str(tmp_path / "o"))
+    assert fresh.odds
+    np.testing.assert_allclose(fresh.predict(context, cands), scored, rtol=1e-6)
+
+    class Margins:  # a booster whose margins span more than exp can hold
+        def predict(self, rows, ptr):
+            return np.linspace(-2000.0, 2000.0, len(ptr) - 1)
+
+    odds.booster = Margins()
+    wide = odds.predict(context, cands)
+    assert np.isfinite(wide.sum()) and (wide > 0).all() and (np.diff(wide) >= 0).all()
+    assert wide[0] < 1 < wide[-1]
+    from fisched.study.experiment import make_arm_model
+
+    arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior) for arm in ("fi-prior", "fi-prior-odds")}
+    assert arms["fi-prior-odds"].odds and not arms["fi-prior"].odds
+    assert arms["fi-prior-odds"].explore == 0
+
+
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):
     """The same programs trained the same way load from the prior cache and predict as the
     trained model did; other programs, another seed or other columns train anew; the cache

@@ -572,7 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "warm-started from --prior minus the tuned model's tasks, its selection "
                    "fitted on that prior), fi-prior-host (fi-prior with host descriptors as "
                    "features), fi-prior-explore (fi-prior measuring candidates sampled by "
-                   "the model's odds, not only its top), fi-library (shipped data plus what "
+                   "the model's odds, not only its top), fi-prior-odds (fi-prior scoring "
+                   "programs by exp(score), which MetaSchedule's clip at 0 leaves apart), "
+                   "fi-library (shipped data plus what "
                    "this seed's earlier runs learned, known schedules reused), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")

@@ -65,6 +65,8 @@ def gumbel_noise(keys: list[int], salt: int) -> np.ndarray:
 DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
+# ``odds``: scores are clipped to +-this before exp (float64 holds e^+-709 and sums of them)
+MAX_LOG_ODDS = 700.0
 FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
 DEFAULTS = Path(__file__).parent.parent / "defaults"
 DEFAULT_SELECTION = DEFAULTS / "selection.json"
@@ -127,7 +129,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
                  nthread: int = 1, host_features: bool = False, prior_cache="default",
-                 explore: float = 0.0, **kw) -> None:
+                 explore: float = 0.0, odds: bool = False, **kw) -> None:
         """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
 
         ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
@@ -176,6 +178,20 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         tuning is measured by ``fisched experiment``'s ``fi-prior-explore`` arm; off until
         that shows it helps.
 
+        ``odds`` (off by default): return ``exp(score)`` instead of the score, the pairwise
+        model's odds that a program beats one scored 0 (the Bradley-Terry strength): the same
+        ranking, but positive. MetaSchedule's evolutionary search clips scores at 0 before it
+        ranks them and picks the parents it mutates in proportion to them
+        (``PredictNormalizedScore``, evolutionary_search.cc). It was written for
+        ``XGBModel``'s normalised throughputs, which live in [0, 1]; a pairwise margin has an
+        arbitrary offset, and in a search it can be below 0 for most of a population or all
+        of it. Programs at 0 tie at the bottom, are never parents, and a population scored
+        all at or below 0 draws every parent from its first program and measures whatever
+        came first. With ``odds``, parents are drawn with the odds the model gives each
+        program of being the population's fastest (at ``explore`` 1, so are the picks). Its
+        effect on tuning is measured by ``fisched experiment``'s ``fi-prior-odds`` arm; off
+        until that shows it helps.
+
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
         train), so a model whose prior and settings equal an earlier one's skips the training.
@@ -199,6 +215,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.labels = labels
         get_label_fn(labels)  # fail now on a bad name
         self.explore = float(explore)
+        self.odds = bool(odds)
         self.updates = 0  # update calls so far: the exploration draws' salt
         self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache,
                                      keep_keys=self.explore > 0)
@@ -271,7 +288,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                 "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
                 "prior_cached": self.prior_cached,
                 "reselect_every": self.reselect_every, "reselections": self.reselections,
-                "explore": self.explore,
+                "explore": self.explore, "odds": self.odds,
                 "feature_cache": {"programs": self.features.size,
                                   "hits": self.features.hits,
                                   "misses": self.features.misses}}
@@ -367,6 +384,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             salt = self.seed * 1_000_003 + self.updates
             noise = gumbel_noise(self.features.last_keys, salt) - np.euler_gamma
             scores = scores + self.explore * noise
+        if self.odds:
+            # within float64's range: positive, and the search's sums of scores finite
+            scores = np.exp(np.clip(scores, -MAX_LOG_ODDS, MAX_LOG_ODDS))
         return scores
 
     def save(self, path: str) -> None:
@@ -389,7 +409,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
              "finetune_rounds": self.finetune_rounds,
              "reselect_every": self.reselect_every, "reselections": self.reselections,
              "reselected_at": self.reselected_at, "explore": self.explore,
-             "updates": self.updates, "seed": self.seed}))
+             "odds": self.odds, "updates": self.updates, "seed": self.seed}))
         if self.booster is not None:
             self.booster.booster_.save_model(str(out / "booster.json"))
         if self.prior_model is not None:
@@ -418,6 +438,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselected_at = settings.get("reselected_at", 0)
         # a file from before exploration existed keeps this model's own setting
         self.explore = settings.get("explore", self.explore)
+        self.odds = settings.get("odds", self.odds)
         self.updates = settings.get("updates", 0)
         self.seed = settings.get("seed", self.seed)  # the draws' salt continues
         self.features.keep_keys = self.explore > 0

@@ -117,8 +117,8 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
     return out
 
 
-ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-prior-explore", "fi-library",
-        "random")
+ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds",
+        "fi-library", "random")
 """``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
 warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
 selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
@@ -126,6 +126,8 @@ selection fitted on that prior alone (transfer only, nothing of the tuned model 
 (``FeatureImportanceModel(host_features=True)``).
 ``fi-prior-explore``: fi-prior whose picks are sampled by the model's own odds rather than
 always its top (``FeatureImportanceModel(explore=EXPLORE)``).
+``fi-prior-odds``: fi-prior returning its scores as odds, ``exp(score)``, so MetaSchedule's
+clip at 0 flattens none of them (``FeatureImportanceModel(odds=True)``).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
@@ -144,7 +146,8 @@ one taught."""
 # at 1 (benchmarks/explore_pool.py)
 EXPLORE = 0.5
 # the arms --hold-out changes
-HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-library")
+HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds",
+                 "fi-library")
 
 
 def arm_settings(target) -> dict:
@@ -166,11 +169,12 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
     before fisched kept trained priors."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
-    if arm in ("fi-prior", "fi-prior-host", "fi-prior-explore"):
+    if arm in ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds"):
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
                                       seed=seed, nthread=cores, prior_cache=None,
                                       host_features=arm == "fi-prior-host",
-                                      explore=EXPLORE if arm == "fi-prior-explore" else 0.0)
+                                      explore=EXPLORE if arm == "fi-prior-explore" else 0.0,
+                                      odds=arm == "fi-prior-odds")
     if arm == "fi-library" and prior_ds is not None:
         local = local_prior(host_cpu(), library)
         return FeatureImportanceModel(
