@@ -291,6 +291,26 @@ def test_explore_pool_scores_a_round_by_its_fastest_pick():
     assert pool.geomean([1.0, 4.0]) == pytest.approx(2.0)
 
 
+def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_population():
+    """benchmarks/score_clip.py: a population scored all below 0 has no parent to draw under
+    the clip but an even one under exp; equal positive scores are drawn from evenly; one
+    program far above the rest is nearly the only parent either way."""
+    clip = _benchmark("score_clip")
+    low = clip.call_stats(np.array([-3.0, -2.0, -2.0, -1.0]), batch=2)
+    assert low["below_zero"] == 1.0 and low["positive"] == 0 and low["fewer_than_batch"]
+    assert low["parents_clip"] is None and 0.5 < low["parents_odds"] < 1.0
+    even = clip.call_stats(np.array([1.0, 1.0, 1.0, 1.0]), batch=2)
+    assert even["parents_clip"] == pytest.approx(1.0) and even["parents_odds"] == pytest.approx(1.0)
+    assert not even["fewer_than_batch"]
+    peaked = clip.call_stats(np.array([50.0, -1.0, -1.0, -1.0]), batch=2)
+    assert peaked["parents_clip"] == pytest.approx(0.25) and peaked["fewer_than_batch"]
+    assert peaked["parents_odds"] == pytest.approx(0.25)
+    summary = clip.summarize([low, even, peaked])
+    assert summary["none_positive"] == pytest.approx(1 / 3)
+    assert summary["fewer_positive_than_batch"] == pytest.approx(2 / 3)
+    assert summary["parents_clip"] == pytest.approx((1.0 + 0.25) / 2)  # the calls that had one
+
+
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
     """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
     SampleCategorical that produced it and that instruction's decision; other annotations and
