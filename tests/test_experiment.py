@@ -291,24 +291,27 @@ def test_explore_pool_scores_a_round_by_its_fastest_pick():
     assert pool.geomean([1.0, 4.0]) == pytest.approx(2.0)
 
 
-def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_population():
-    """benchmarks/score_clip.py: a population scored all below 0 has no parent to draw under
-    the clip but an even one under exp; equal positive scores are drawn from evenly; one
-    program far above the rest is nearly the only parent either way."""
+def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_search():
+    """benchmarks/score_clip.py: a population scored all below 0 draws every parent from one
+    program under the clip but evenly under exp; equal positive scores are drawn from evenly;
+    one program far above the rest is nearly the only parent either way. A search counts its
+    distinct programs above 0 against the batch, and its last population draws no parents."""
     clip = _benchmark("score_clip")
-    low = clip.call_stats(np.array([-3.0, -2.0, -2.0, -1.0]), batch=2)
-    assert low["below_zero"] == 1.0 and low["positive"] == 0 and low["fewer_than_batch"]
-    assert low["parents_clip"] is None and 0.5 < low["parents_odds"] < 1.0
-    even = clip.call_stats(np.array([1.0, 1.0, 1.0, 1.0]), batch=2)
+    low = clip.call_stats(np.array([-3.0, -2.0, -2.0, -1.0]), [1, 2, 3, 4])
+    assert low["below_zero"] == 1.0 and low["positive_keys"] == set()
+    assert low["parents_clip"] == 0.25 and 0.5 < low["parents_odds"] < 1.0
+    even = clip.call_stats(np.array([1.0, 1.0, 1.0, 1.0]), [1, 2, 3, 4])
     assert even["parents_clip"] == pytest.approx(1.0) and even["parents_odds"] == pytest.approx(1.0)
-    assert not even["fewer_than_batch"]
-    peaked = clip.call_stats(np.array([50.0, -1.0, -1.0, -1.0]), batch=2)
-    assert peaked["parents_clip"] == pytest.approx(0.25) and peaked["fewer_than_batch"]
-    assert peaked["parents_odds"] == pytest.approx(0.25)
-    summary = clip.summarize([low, even, peaked])
-    assert summary["none_positive"] == pytest.approx(1 / 3)
-    assert summary["fewer_positive_than_batch"] == pytest.approx(2 / 3)
-    assert summary["parents_clip"] == pytest.approx((1.0 + 0.25) / 2)  # the calls that had one
+    peaked = clip.call_stats(np.array([50.0, -1.0, -1.0, -1.0]), [5, 6, 7, 8])
+    assert peaked["parents_clip"] == pytest.approx(0.25) == peaked["parents_odds"]
+    assert peaked["positive_keys"] == {5}
+    summary = clip.summarize([[low, low], [peaked, even], [peaked, low]], batch=2)
+    assert summary["searches"] == 3 and summary["populations"] == 6
+    assert summary["none_positive"] == pytest.approx(1 / 3)  # the first search
+    assert summary["fewer_positive_than_batch"] == pytest.approx(2 / 3)  # the second has 5
+    # the first population of each search draws parents: low, peaked, peaked
+    assert summary["parents_clip"] == pytest.approx(0.25)
+    assert summary["parents_odds"] == pytest.approx((low["parents_odds"] + 0.5) / 3)
 
 
 def test_arm_costs_reads_the_unroll_step_each_record_chose():

@@ -202,19 +202,26 @@ def test_explore_perturbs_each_search_consistently_and_the_next_one_afresh(fi_ru
     fresh = make_fi_model(selection=selection, seed=9, feature_cache=0)  # seed: the saved one
     fresh.load(str(tmp_path / "e"))
     np.testing.assert_allclose(fresh.predict(context, cands), after, rtol=1e-6)
-    # the experiment's arm is fi-prior with the exploration temperature, the others without
+    # the experiment's arm is fi-prior with the exploration temperature, the others without;
+    # fi-prior-odds is fi-prior with odds, not exploring
     from fisched.study.experiment import EXPLORE, make_arm_model
 
     arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior)
-            for arm in ("fi-prior", "fi-prior-explore")}
+            for arm in ("fi-prior", "fi-prior-explore", "fi-prior-odds")}
     assert arms["fi-prior-explore"].explore == EXPLORE > 0 and arms["fi-prior"].explore == 0
+    assert arms["fi-prior-odds"].odds and arms["fi-prior-odds"].explore == 0
+    assert not arms["fi-prior"].odds and not arms["fi-prior-explore"].odds
 
 
 def test_odds_keeps_the_ranking_and_makes_every_score_positive(fi_run, target, tmp_path):
-    """With ``odds`` the model returns exp of the plain model's scores: the same order, all
-    above MetaSchedule's clip at 0, finite even for margins far outside exp's float64 range;
-    the setting survives save/load and is the experiment's fi-prior-odds arm."""
+    """With ``odds`` the model returns exp of the plain model's scores: the same order, the
+    ones below MetaSchedule's clip at 0 above it, finite even for margins far outside exp's
+    float64 range; the setting survives save/load (a file from before it keeps the model's
+    own), and a squared objective, whose scores are labels, refuses it."""
+    import json
+
     from fisched.costmodel.fi_model import make_fi_model
+    from fisched.errors import FischedError
 
     tmp, _, task, database, selection = fi_run
     prior = _planted_prior(tmp, selection, target)
@@ -223,28 +230,31 @@ def test_odds_keeps_the_ranking_and_makes_every_score_positive(fi_run, target, t
     assert odds.settings()["odds"] and not plain.settings()["odds"]
     context, cands = _candidates(database, task, target)
     base = plain.predict(context, cands)
-    scored = odds.predict(context, cands)
-    np.testing.assert_allclose(scored, np.exp(base), rtol=1e-9)
-    assert (scored > 0).all()
+    assert (base < 0).any()  # what the clip would flatten
+    np.testing.assert_allclose(odds.predict(context, cands), np.exp(base), rtol=1e-9)
     odds.save(str(tmp_path / "o"))
     fresh = make_fi_model(selection=selection, feature_cache=0)
     fresh.load(str(tmp_path / "o"))
     assert fresh.odds
-    np.testing.assert_allclose(fresh.predict(context, cands), scored, rtol=1e-6)
+    np.testing.assert_allclose(fresh.predict(context, cands), np.exp(base), rtol=1e-6)
+    settings = json.loads((tmp_path / "o" / "settings.json").read_text())
+    del settings["odds"]
+    (tmp_path / "o" / "settings.json").write_text(json.dumps(settings))
+    for own in (False, True):
+        older = make_fi_model(selection=selection, odds=own)
+        older.load(str(tmp_path / "o"))
+        assert older.odds is own
 
     class Margins:  # a booster whose margins span more than exp can hold
         def predict(self, rows, ptr):
-            return np.linspace(-2000.0, 2000.0, len(ptr) - 1)
+            return np.linspace(-2000.0, 2000.0, len(ptr) - 1, dtype=np.float32)
 
     odds.booster = Margins()
     wide = odds.predict(context, cands)
     assert np.isfinite(wide.sum()) and (wide > 0).all() and (np.diff(wide) >= 0).all()
     assert wide[0] < 1 < wide[-1]
-    from fisched.study.experiment import make_arm_model
-
-    arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior) for arm in ("fi-prior", "fi-prior-odds")}
-    assert arms["fi-prior-odds"].odds and not arms["fi-prior"].odds
-    assert arms["fi-prior-odds"].explore == 0
+    with pytest.raises(FischedError, match="pairwise"):
+        make_fi_model(selection=selection, objective="squared", odds=True)
 
 
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):

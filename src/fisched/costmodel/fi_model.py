@@ -65,7 +65,8 @@ def gumbel_noise(keys: list[int], salt: int) -> np.ndarray:
 DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
-# ``odds``: scores are clipped to +-this before exp (float64 holds e^+-709 and sums of them)
+# ``odds``: scores are clipped to +-this before exp: e^700 is positive and finite in float64,
+# and so are sums of up to ~17,000 of them (populations are at most a few thousand)
 MAX_LOG_ODDS = 700.0
 FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
 DEFAULTS = Path(__file__).parent.parent / "defaults"
@@ -178,19 +179,24 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         tuning is measured by ``fisched experiment``'s ``fi-prior-explore`` arm; off until
         that shows it helps.
 
-        ``odds`` (off by default): return ``exp(score)`` instead of the score, the pairwise
-        model's odds that a program beats one scored 0 (the Bradley-Terry strength): the same
-        ranking, but positive. MetaSchedule's evolutionary search clips scores at 0 before it
-        ranks them and picks the parents it mutates in proportion to them
-        (``PredictNormalizedScore``, evolutionary_search.cc). It was written for
+        ``odds`` (off by default; pairwise objective only): return ``exp(score)`` instead of
+        the score, the pairwise model's odds that a program beats one scored 0 (its
+        Bradley-Terry strength, as far as the margins are calibrated: the loss weights pairs
+        and training stops early): the same ranking, but positive. MetaSchedule's
+        evolutionary search clips scores at 0 (``PredictNormalizedScore``,
+        evolutionary_search.cc), keeps its best candidates by score over the generations, and
+        draws the parents it mutates in proportion to the scores. That was written for
         ``XGBModel``'s normalised throughputs, which live in [0, 1]; a pairwise margin has an
-        arbitrary offset, and in a search it can be below 0 for most of a population or all
-        of it. Programs at 0 tie at the bottom, are never parents, and a population scored
-        all at or below 0 draws every parent from its first program and measures whatever
-        came first. With ``odds``, parents are drawn with the odds the model gives each
-        program of being the population's fastest (at ``explore`` 1, so are the picks). Its
-        effect on tuning is measured by ``fisched experiment``'s ``fi-prior-odds`` arm; off
-        until that shows it helps.
+        arbitrary offset, and in a search it can be below 0 for most of a population or all of
+        it. Programs at 0 tie at the bottom and are never parents; a population scored all at
+        or below 0 draws every parent from its first program (the best measured one after a
+        task's first round), and a search that never scores above 0 measures its candidates
+        in the order they were sampled. With ``odds`` the parents are drawn in proportion to
+        the model's odds. With ``explore`` too, the draw is added before ``exp``: the picks
+        are ranked as without ``odds``, and the parents drawn by the perturbed odds (at
+        temperature 1 their weights' noise is heavy-tailed: a few draws dominate). Its effect
+        on tuning is measured by ``fisched experiment``'s ``fi-prior-odds`` arm; off until
+        that shows it helps.
 
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
@@ -222,6 +228,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
         self.seed = seed
         self.model_kw = dict(kw, objective=objective)
+        self._check_odds()
         self.finetune_rounds = finetune_rounds
         self.trainings = 0
         self.prior_model = None
@@ -242,6 +249,11 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             self.prior_model = self._fit_prior(prior_ds)
             self.prior_programs = prior_ds.n_programs
         self.booster = self.prior_model
+
+    def _check_odds(self) -> None:
+        if self.odds and self.model_kw["objective"] != "pairwise":
+            raise FischedError("odds are exp of a pairwise margin; a "
+                               f"{self.model_kw['objective']} objective predicts the label")
 
     def _with_host(self, columns: np.ndarray) -> np.ndarray:
         """``columns`` of the 164 features, plus the host columns if this model has them."""
@@ -386,7 +398,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             scores = scores + self.explore * noise
         if self.odds:
             # within float64's range: positive, and the search's sums of scores finite
-            scores = np.exp(np.clip(scores, -MAX_LOG_ODDS, MAX_LOG_ODDS))
+            scores = np.exp(np.clip(np.asarray(scores, np.float64), -MAX_LOG_ODDS,
+                                    MAX_LOG_ODDS))
         return scores
 
     def save(self, path: str) -> None:
@@ -439,6 +452,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         # a file from before exploration existed keeps this model's own setting
         self.explore = settings.get("explore", self.explore)
         self.odds = settings.get("odds", self.odds)
+        self._check_odds()
         self.updates = settings.get("updates", 0)
         self.seed = settings.get("seed", self.seed)  # the draws' salt continues
         self.features.keep_keys = self.explore > 0
