@@ -145,9 +145,10 @@ one taught."""
 # measured programs of held-out tasks, a round's two picks lose less to exploring at 0.5 than
 # at 1 (benchmarks/explore_pool.py)
 EXPLORE = 0.5
+# fi-prior and its variants: a prior without the tuned model's tasks, a selection fitted on it
+PRIOR_ARMS = tuple(arm for arm in ARMS if arm.startswith("fi-prior"))
 # the arms --hold-out changes
-HELD_OUT_ARMS = ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds",
-                 "fi-library")
+HELD_OUT_ARMS = (*PRIOR_ARMS, "fi-library")
 
 
 def arm_settings(target) -> dict:
@@ -169,7 +170,7 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
     before fisched kept trained priors."""
     if arm == "fi":
         return default_fi_model(cores, seed, prior=None)
-    if arm in ("fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds"):
+    if arm in PRIOR_ARMS:
         return FeatureImportanceModel(selection=fit_selection(prior_ds), prior=prior_ds,
                                       seed=seed, nthread=cores, prior_cache=None,
                                       host_features=arm == "fi-prior-host",
@@ -249,7 +250,7 @@ def run_arm(spec: str, arm: str, seed: int, trials: int, workdir: Path, target,
     model = load_model(spec, threads=num_cores(target), **arm_settings(target))
     tasks = extract(model, target)
     prior_ds, prior_info = None, None
-    if arm.startswith("fi-prior") or (arm == "fi-library" and hold_out):
+    if arm in PRIOR_ARMS or (arm == "fi-library" and hold_out):
         held = held_out_tasks(tuple(h for h in hold_out if h != spec), target)
         # fi-library is what a user gets: the shipped data, whatever --prior says
         prior_ds, prior_info = prior_for(None if arm == "fi-library" else prior, model,
