@@ -2,28 +2,33 @@
 
     .venv/bin/python benchmarks/reach_tolerance.py \
         results/experiment-rounds4-3hosts/znver4:fi-prior \
-        results/experiment-explore/znver4:fi-prior-explore --out results/reach_tolerance/znver4
+        results/experiment-explore/znver4:fi-prior-explore
 
 Issue 19's time target reads the trials (and seconds) an fi arm needs to reach stock's *final*
-end-to-end estimate, a point stock itself only reaches at its own end. Where both searches are
-within a few percent of the best schedules known (``benchmarks/headroom.py``), that last step is
-one lucky measurement of one task, and the figure swings with it. This reads the finished runs of
-experiment folders (``FOLDER:ARM``, the baseline arm ``--base``, stock ``xgb`` by default) and
-reports, per model and tolerance ``t`` (0, 1, 2 and 5%), the share of stock's trials each arm
-needed to reach ``(1 + t)`` x stock's final estimate, over as many tasks
-(``experiment.reach_point``, the same rule as the experiment's summary):
+end-to-end estimate, a point stock itself often reaches only in its last batches. Where both
+searches end within a few percent of the best schedules known (``benchmarks/headroom.py``), the
+last step to it can be one measurement of one task, and the figure swings with it. This reads
+the finished runs of experiment folders (``FOLDER:ARM``, the baseline arm ``--base``, stock
+``xgb`` by default) and reports, per model and tolerance ``t`` (0, 1, 2 and 5%), the share of
+stock's trials each arm needed to reach ``(1 + t)`` x stock's final estimate over as many tasks
+(``experiment.reach_point``, the experiment summary's rule; a seed counts where both arms
+finished and stock has a final estimate):
 
 - ``arm``: the candidate arm's trials to it over stock's trials (None: never within the budget);
-- ``base``: stock's own, on the same scale (1.0 at ``t = 0`` unless stock got there before its
+- ``base``: stock's own on the same scale (1.0 at ``t = 0`` unless stock got there before its
   last batch), so the two columns say how much sooner the candidate got there than stock did.
 
-Medians over every seed (one that never got there counts as slower than any that did; ``-``:
-the median seed never got there), with how many seeds reached; per seed in the JSON. Trials, not seconds: the
-ratio machine speed cannot move (the arms of some folders ran hours apart against the same stock
-runs). Measures nothing: reads ``run.json`` curves only.
+Medians over every seed, a seed that never got there counting as slower than any that did: a
+median is None (``-``) unless more than half the seeds got there (with an even count, both
+middle ones). The experiment's summary takes its median over the seeds that got there only, so
+at ``t = 0`` this column differs from its "trials to it" wherever a seed never got there (the
+per-seed figures, in the JSON, are the same). Trials, not seconds: the ratio machine speed
+cannot move (the arms of some folders ran hours apart against the same stock runs). Each arm's
+first estimate bounds it from below: before every task has a measurement there is none, so the
+5% column is often that first point. Measures nothing: reads ``run.json`` curves only.
 
-Writes ``OUT.json`` (``host_cpu``: the one host every run names; several are refused) and
-``OUT.md``.
+Writes ``results/reach_tolerance/<host>.json`` (``host_cpu``: the one host every run names;
+several are refused; ``--out`` another folder) and ``<host>.md`` beside it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from pathlib import Path
 from fisched.errors import FischedError
 from fisched.provenance import one_host
 from fisched.study.experiment import reach_point, run_files
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TOLERANCES = (0.0, 0.01, 0.02, 0.05)
 
@@ -61,16 +68,16 @@ def pair_reach(base: dict, arm: dict) -> dict:
 
 
 def median_or_none(values: list[float | None]) -> float | None:
-    """The median over every seed, one that never got there counting as slower than any that
-    did (a median over the seeds that got there would flatter an arm that seldom does); None
-    when the median seed never got there."""
+    """The median over every seed, one that never got there (None) counting as slower than
+    any that did: a median over the seeds that got there would flatter an arm that seldom
+    does. None unless more than half got there."""
     middle = statistics.median([float("inf") if v is None else v for v in values])
     return None if middle == float("inf") else middle
 
 
-def folder_reach(folder: Path, arm: str, base: str) -> dict:
-    """Per model of ``folder``: every seed with both arms finished, and the medians."""
-    runs = [json.loads(p.read_text()) for p in run_files(folder)]
+def folder_reach(runs: list[dict], arm: str, base: str) -> dict:
+    """Per model of one folder's ``runs`` (run.json contents): every seed with both arms
+    finished, and the medians."""
     out = {}
     for model in sorted({r["model"] for r in runs}):
         by = {(r["seed"], r["arm"]): r for r in runs if r["model"] == model}
@@ -102,7 +109,7 @@ def markdown(result: dict, command: str) -> str:
     lines = [f"`{command}` (runs on `{result['host_cpu']}`): trials to reach (1 + t) x "
              f"{result['base']}'s final estimate, as a share of {result['base']}'s trials, "
              f"the arm's / {result['base']}'s own, medians over seeds (one that never got "
-             "there counts as slowest; -: the median seed never did; seeds that got there in "
+             "there counts as slowest; -: not more than half got there; how many did in "
              "brackets)", "",
              f"| model | arm | seeds | {heads} |",
              "|---|---|---|" + "---|" * len(TOLERANCES)]
@@ -118,33 +125,37 @@ def markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folders", nargs="+", metavar="FOLDER:ARM",
-                        help="experiment folder and its candidate arm")
-    parser.add_argument("--base", default="xgb", help="the baseline arm (default: xgb)")
-    parser.add_argument("--out", required=True, help="path without suffix for .json and .md")
-    args = parser.parse_args(argv)
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folders", nargs="+", metavar="FOLDER:ARM",
+                    help="an experiment folder (fisched experiment --workdir) and its arm")
+    ap.add_argument("--base", default="xgb", help="the baseline arm (default: xgb)")
+    ap.add_argument("-o", "--out", default=str(ROOT / "results" / "reach_tolerance"),
+                    help="folder for <host>.{json,md}")
+    args = ap.parse_args()
     entries, records = [], []
     for spec in args.folders:
         folder, sep, arm = spec.rpartition(":")
         if not sep or not folder:
-            raise FischedError(f"{spec}: expected FOLDER:ARM")
-        records += [json.loads(p.read_text()) for p in run_files(folder)]
-        models = folder_reach(Path(folder), arm, args.base)
+            raise SystemExit(f"{spec}: expected FOLDER:ARM")
+        runs = [json.loads(p.read_text()) for p in run_files(folder)]
+        records += runs
+        models = folder_reach(runs, arm, args.base)
         if not models:
-            raise FischedError(f"{folder}: no seed with both {args.base} and {arm} finished")
+            raise SystemExit(f"{folder}: no seed with both {args.base} and {arm} finished")
         entries.append({"folder": folder, "arm": arm, "models": models})
-    host = one_host(records, ", ".join(args.folders))
-    command = "benchmarks/reach_tolerance.py " + " ".join(args.folders) + f" --out {args.out}"
+    try:
+        host = one_host(records, ", ".join(args.folders))
+    except FischedError as e:
+        raise SystemExit(str(e)) from None
+    command = "benchmarks/reach_tolerance.py " + " ".join(args.folders)
     result = {"host_cpu": host, "base": args.base, "tolerances": list(TOLERANCES),
               "command": command, "folders": entries}
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result, command))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{host}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{host}.md").write_text(markdown(result, command))
     print(markdown(result, command))
-    return result
 
 
 if __name__ == "__main__":
