@@ -23,7 +23,7 @@ visit: a task's populations between two updates of it), and writes per model:
 - ``parents_clip`` / ``parents_odds``: how widely a generation's parent draw spreads, its
   effective share of the population ``(sum w)^2 / sum w^2 / n``, for weights
   ``max(score, 0)`` (as the search draws them; 1/n when none is above 0: every draw is the
-  first program) and ``exp(score)`` (``FeatureImportanceModel(odds=True)``, the
+  first program) and ``exp(score)`` (``FeatureImportanceModel(score_map="odds")``, the
   fi-prior-odds arm); means over the populations that feed a draw (each search's last one
   only ranks).
 

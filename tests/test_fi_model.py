@@ -203,21 +203,25 @@ def test_explore_perturbs_each_search_consistently_and_the_next_one_afresh(fi_ru
     fresh.load(str(tmp_path / "e"))
     np.testing.assert_allclose(fresh.predict(context, cands), after, rtol=1e-6)
     # the experiment's arm is fi-prior with the exploration temperature, the others without;
-    # fi-prior-odds is fi-prior with odds, not exploring
+    # fi-prior-odds and -softplus are fi-prior with their score maps, not exploring
     from fisched.study.experiment import EXPLORE, make_arm_model
 
-    arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior)
-            for arm in ("fi-prior", "fi-prior-explore", "fi-prior-odds")}
+    arms = {arm: make_arm_model(arm, 1, 0, prior_ds=prior) for arm in
+            ("fi-prior", "fi-prior-explore", "fi-prior-odds", "fi-prior-softplus")}
     assert arms["fi-prior-explore"].explore == EXPLORE > 0 and arms["fi-prior"].explore == 0
-    assert arms["fi-prior-odds"].odds and arms["fi-prior-odds"].explore == 0
-    assert not arms["fi-prior"].odds and not arms["fi-prior-explore"].odds
+    assert {a: m.score_map for a, m in arms.items()} == {
+        "fi-prior": "margin", "fi-prior-explore": "margin", "fi-prior-odds": "odds",
+        "fi-prior-softplus": "softplus"}
+    assert arms["fi-prior-odds"].explore == arms["fi-prior-softplus"].explore == 0
 
 
-def test_odds_keeps_the_ranking_and_makes_every_score_positive(fi_run, target, tmp_path):
-    """With ``odds`` the model returns exp of the plain model's scores: the same order, the
-    ones below MetaSchedule's clip at 0 above it, finite even for margins far outside exp's
-    float64 range; the setting survives save/load (a file from before it keeps the model's
-    own), and a squared objective, whose scores are labels, refuses it."""
+def test_score_maps_keep_the_ranking_and_make_every_score_positive(fi_run, target, tmp_path):
+    """``score_map="odds"`` returns exp of the plain model's scores, ``"softplus"``
+    log(1 + exp): the same order, the ones below MetaSchedule's clip at 0 above it (softplus
+    close to the score well above 0), finite even for margins far outside exp's float64
+    range; the setting survives save/load (a file from before it keeps the model's own, one
+    that said ``odds: true`` loads as odds), and a squared objective, whose scores are
+    labels, refuses a map."""
     import json
 
     from fisched.costmodel.fi_model import make_fi_model
@@ -226,35 +230,43 @@ def test_odds_keeps_the_ranking_and_makes_every_score_positive(fi_run, target, t
     tmp, _, task, database, selection = fi_run
     prior = _planted_prior(tmp, selection, target)
     plain = make_fi_model(selection=selection, prior=prior, seed=2)
-    odds = make_fi_model(selection=selection, prior=prior, seed=2, odds=True)
-    assert odds.settings()["odds"] and not plain.settings()["odds"]
+    odds = make_fi_model(selection=selection, prior=prior, seed=2, score_map="odds")
+    soft = make_fi_model(selection=selection, prior=prior, seed=2, score_map="softplus")
+    assert odds.settings()["score_map"] == "odds" and plain.settings()["score_map"] == "margin"
     context, cands = _candidates(database, task, target)
     base = plain.predict(context, cands)
     assert (base < 0).any()  # what the clip would flatten
     np.testing.assert_allclose(odds.predict(context, cands), np.exp(base), rtol=1e-9)
+    np.testing.assert_allclose(soft.predict(context, cands), np.log1p(np.exp(base)), rtol=1e-9)
     odds.save(str(tmp_path / "o"))
     fresh = make_fi_model(selection=selection, feature_cache=0)
     fresh.load(str(tmp_path / "o"))
-    assert fresh.odds
+    assert fresh.score_map == "odds"
     np.testing.assert_allclose(fresh.predict(context, cands), np.exp(base), rtol=1e-6)
     settings = json.loads((tmp_path / "o" / "settings.json").read_text())
-    del settings["odds"]
-    (tmp_path / "o" / "settings.json").write_text(json.dumps(settings))
-    for own in (False, True):
-        older = make_fi_model(selection=selection, odds=own)
+    del settings["score_map"]
+    for written, own, loaded in (({}, "margin", "margin"), ({}, "softplus", "softplus"),
+                                 ({"odds": True}, "margin", "odds"),
+                                 ({"odds": False}, "softplus", "softplus")):
+        (tmp_path / "o" / "settings.json").write_text(json.dumps({**settings, **written}))
+        older = make_fi_model(selection=selection, score_map=own)
         older.load(str(tmp_path / "o"))
-        assert older.odds is own
+        assert older.score_map == loaded
 
     class Margins:  # a booster whose margins span more than exp can hold
         def predict(self, rows, ptr):
             return np.linspace(-2000.0, 2000.0, len(ptr) - 1, dtype=np.float32)
 
-    odds.booster = Margins()
-    wide = odds.predict(context, cands)
-    assert np.isfinite(wide.sum()) and (wide > 0).all() and (np.diff(wide) >= 0).all()
-    assert wide[0] < 1 < wide[-1]
+    for model in (odds, soft):
+        model.booster = Margins()
+        wide = model.predict(context, cands)
+        assert np.isfinite(wide.sum()) and (wide >= 0).all() and (np.diff(wide) >= 0).all()
+        assert wide[0] < 1 < wide[-1]
+    assert soft.predict(context, cands)[-1] == pytest.approx(2000.0)  # the margin, above 0
     with pytest.raises(FischedError, match="pairwise"):
-        make_fi_model(selection=selection, objective="squared", odds=True)
+        make_fi_model(selection=selection, objective="squared", score_map="odds")
+    with pytest.raises(FischedError, match="one of"):
+        make_fi_model(selection=selection, score_map="exp")
 
 
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):

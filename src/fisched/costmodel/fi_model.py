@@ -65,9 +65,11 @@ def gumbel_noise(keys: list[int], salt: int) -> np.ndarray:
 DEFAULT_LABELS = "stock"
 DEFAULT_OBJECTIVE = "pairwise"
 DEFAULT_HELD_OUT_ROUNDS = 0.2
-# ``odds``: scores are clipped to +-this before exp: e^700 is positive and finite in float64,
-# and so are sums of up to ~17,000 of them (populations are at most a few thousand)
+# ``score_map="odds"``: scores are clipped to +-this before exp: e^700 is positive and finite
+# in float64, and so are sums of up to ~17,000 of them (populations are at most a few thousand)
 MAX_LOG_ODDS = 700.0
+# what predict returns of the pairwise margin (``FeatureImportanceModel``'s ``score_map``)
+SCORE_MAPS = ("margin", "odds", "softplus")
 FEATURE_CACHE_PROGRAMS = 20_000  # ~1-3 KB each (a few stores x 164 float32)
 DEFAULTS = Path(__file__).parent.parent / "defaults"
 DEFAULT_SELECTION = DEFAULTS / "selection.json"
@@ -130,7 +132,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                  prior_held_out_rounds: float = DEFAULT_HELD_OUT_ROUNDS,
                  reselect_every: int = 0, feature_cache: int = FEATURE_CACHE_PROGRAMS,
                  nthread: int = 1, host_features: bool = False, prior_cache="default",
-                 explore: float = 0.0, odds: bool = False, **kw) -> None:
+                 explore: float = 0.0, score_map: str = "margin", **kw) -> None:
         """A MetaSchedule cost model; with no arguments, the shipped one (``--cost-model fi``).
 
         ``selection``: a ``FeatureSelection``, its path, ``"default"`` (the shipped one,
@@ -179,8 +181,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         tuning is measured by ``fisched experiment``'s ``fi-prior-explore`` arm; off until
         that shows it helps.
 
-        ``odds`` (off by default; pairwise objective only): return ``exp(score)`` instead of
-        the score, the pairwise model's odds that a program beats one scored 0 (its
+        ``score_map`` (``SCORE_MAPS``): what ``predict`` returns of the model's score.
+        ``"margin"`` (the default) the score itself. ``"odds"`` (pairwise objective only):
+        ``exp(score)`` instead of the score, the pairwise model's odds that a program beats
+        one scored 0 (its
         Bradley-Terry strength, as far as the margins are calibrated: the loss weights pairs
         and training stops early): the same ranking, but positive. MetaSchedule's
         evolutionary search clips scores at 0 (``PredictNormalizedScore``,
@@ -191,12 +195,17 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         it. Programs at 0 tie at the bottom and are never parents; a population scored all at
         or below 0 draws every parent from its first program (the best measured one after a
         task's first round), and a search that never scores above 0 measures its candidates
-        in the order they were sampled. With ``odds`` the parents are drawn in proportion to
+        in the order they were sampled. With odds the parents are drawn in proportion to
         the model's odds. With ``explore`` too, the draw is added before ``exp``: the picks
-        are ranked as without ``odds``, and the parents drawn by the perturbed odds (at
-        temperature 1 their weights' noise is heavy-tailed: a few draws dominate). Its effect
-        on tuning is measured by ``fisched experiment``'s ``fi-prior-odds`` arm; off until
-        that shows it helps.
+        are ranked as without odds, and the parents drawn by the perturbed odds (at
+        temperature 1 their weights' noise is heavy-tailed: a few draws dominate). Measured
+        by ``fisched experiment``'s ``fi-prior-odds`` arm: no better than the margin (results.md,
+        "Odds"). ``"softplus"`` (pairwise objective only): ``log(1 + exp(score))``, the
+        clip at 0 made strictly increasing: about the score where it is well above 0 (the
+        parents drawn nearly as from the clipped margins), about ``exp(score)`` well below
+        (a search with nothing above 0 is still ranked). It separates the two effects odds
+        mixes; ``fisched experiment``'s ``fi-prior-softplus`` arm measures it, off until that
+        shows it helps.
 
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
@@ -221,14 +230,16 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.labels = labels
         get_label_fn(labels)  # fail now on a bad name
         self.explore = float(explore)
-        self.odds = bool(odds)
+        if score_map not in SCORE_MAPS:
+            raise FischedError(f"score_map {score_map!r}: one of {', '.join(SCORE_MAPS)}")
+        self.score_map = score_map
         self.updates = 0  # update calls so far: the exploration draws' salt
         self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache,
                                      keep_keys=self.explore > 0)
         self.groups: dict[str, list] = {}  # task key -> [rows list, latency list]
         self.seed = seed
         self.model_kw = dict(kw, objective=objective)
-        self._check_odds()
+        self._check_score_map()
         self.finetune_rounds = finetune_rounds
         self.trainings = 0
         self.prior_model = None
@@ -250,9 +261,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             self.prior_programs = prior_ds.n_programs
         self.booster = self.prior_model
 
-    def _check_odds(self) -> None:
-        if self.odds and self.model_kw["objective"] != "pairwise":
-            raise FischedError("odds are exp of a pairwise margin; a "
+    def _check_score_map(self) -> None:
+        if self.score_map != "margin" and self.model_kw["objective"] != "pairwise":
+            raise FischedError(f"score_map {self.score_map!r} maps a pairwise margin; a "
                                f"{self.model_kw['objective']} objective predicts the label")
 
     def _with_host(self, columns: np.ndarray) -> np.ndarray:
@@ -300,7 +311,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
                 "prior_train_s": getattr(self.prior_model, "train_seconds_", None),
                 "prior_cached": self.prior_cached,
                 "reselect_every": self.reselect_every, "reselections": self.reselections,
-                "explore": self.explore, "odds": self.odds,
+                "explore": self.explore, "score_map": self.score_map,
                 "feature_cache": {"programs": self.features.size,
                                   "hits": self.features.hits,
                                   "misses": self.features.misses}}
@@ -396,10 +407,12 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             salt = self.seed * 1_000_003 + self.updates
             noise = gumbel_noise(self.features.last_keys, salt) - np.euler_gamma
             scores = scores + self.explore * noise
-        if self.odds:
+        if self.score_map == "odds":
             # within float64's range: positive, and the search's sums of scores finite
             scores = np.exp(np.clip(np.asarray(scores, np.float64), -MAX_LOG_ODDS,
                                     MAX_LOG_ODDS))
+        elif self.score_map == "softplus":  # log(1 + e^x), in float64: e^-745 is still > 0
+            scores = np.logaddexp(0.0, np.asarray(scores, np.float64))
         return scores
 
     def save(self, path: str) -> None:
@@ -422,7 +435,7 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
              "finetune_rounds": self.finetune_rounds,
              "reselect_every": self.reselect_every, "reselections": self.reselections,
              "reselected_at": self.reselected_at, "explore": self.explore,
-             "odds": self.odds, "updates": self.updates, "seed": self.seed}))
+             "score_map": self.score_map, "updates": self.updates, "seed": self.seed}))
         if self.booster is not None:
             self.booster.booster_.save_model(str(out / "booster.json"))
         if self.prior_model is not None:
@@ -451,8 +464,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselected_at = settings.get("reselected_at", 0)
         # a file from before exploration existed keeps this model's own setting
         self.explore = settings.get("explore", self.explore)
-        self.odds = settings.get("odds", self.odds)
-        self._check_odds()
+        # files from before score_map said odds: true or nothing
+        self.score_map = settings.get("score_map", "odds" if settings.get("odds")
+                                      else self.score_map)
+        self._check_score_map()
         self.updates = settings.get("updates", 0)
         self.seed = settings.get("seed", self.seed)  # the draws' salt continues
         self.features.keep_keys = self.explore > 0

@@ -118,7 +118,7 @@ def with_estimates(curve: list[dict], workdir: Path, tasks: list) -> list[dict]:
 
 
 ARMS = ("xgb", "fi", "fi-prior", "fi-prior-host", "fi-prior-explore", "fi-prior-odds",
-        "fi-library", "random")
+        "fi-prior-softplus", "fi-library", "random")
 """``xgb``: stock XGBModel. ``fi``: FeatureImportanceModel, cold. ``fi-prior``: the same,
 warm-started from a prior dataset with the tuned model's own tasks left out, and its feature
 selection fitted on that prior alone (transfer only, nothing of the tuned model in either).
@@ -127,7 +127,10 @@ selection fitted on that prior alone (transfer only, nothing of the tuned model 
 ``fi-prior-explore``: fi-prior whose picks are sampled by the model's own odds rather than
 always its top (``FeatureImportanceModel(explore=EXPLORE)``).
 ``fi-prior-odds``: fi-prior returning its scores as odds, ``exp(score)``, so MetaSchedule's
-clip at 0 flattens none of them (``FeatureImportanceModel(odds=True)``).
+clip at 0 flattens none of them (``FeatureImportanceModel(score_map="odds")``).
+``fi-prior-softplus``: fi-prior returning ``log(1 + exp(score))``, the clip made strictly
+increasing: close to the clipped margins above 0, a ranking where they are all below
+(``score_map="softplus"``).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
@@ -145,6 +148,8 @@ one taught."""
 # measured programs of held-out tasks, a round's two picks lose less to exploring at 0.5 than
 # at 1 (benchmarks/explore_pool.py)
 EXPLORE = 0.5
+# the fi-prior variants that map the pairwise margin (``FeatureImportanceModel``'s score_map)
+SCORE_MAP_ARMS = {"fi-prior-odds": "odds", "fi-prior-softplus": "softplus"}
 # fi-prior and its variants: a prior without the tuned model's tasks, a selection fitted on it
 PRIOR_ARMS = tuple(arm for arm in ARMS if arm.startswith("fi-prior"))
 # the arms --hold-out changes
@@ -175,7 +180,7 @@ def make_arm_model(arm: str, cores: int, seed: int, prior_ds=None, library=None)
                                       seed=seed, nthread=cores, prior_cache=None,
                                       host_features=arm == "fi-prior-host",
                                       explore=EXPLORE if arm == "fi-prior-explore" else 0.0,
-                                      odds=arm == "fi-prior-odds")
+                                      score_map=SCORE_MAP_ARMS.get(arm, "margin"))
     if arm == "fi-library" and prior_ds is not None:
         local = local_prior(host_cpu(), library)
         return FeatureImportanceModel(
