@@ -247,11 +247,20 @@ def test_score_maps_keep_the_ranking_and_make_every_score_positive(fi_run, targe
     del settings["score_map"]
     for written, own, loaded in (({}, "margin", "margin"), ({}, "softplus", "softplus"),
                                  ({"odds": True}, "margin", "odds"),
-                                 ({"odds": False}, "softplus", "softplus")):
+                                 ({"odds": False}, "softplus", "margin")):
         (tmp_path / "o" / "settings.json").write_text(json.dumps({**settings, **written}))
         older = make_fi_model(selection=selection, score_map=own)
         older.load(str(tmp_path / "o"))
         assert older.score_map == loaded
+    soft.save(str(tmp_path / "s"))
+    fresh = make_fi_model(selection=selection, feature_cache=0)
+    fresh.load(str(tmp_path / "s"))
+    assert fresh.settings()["score_map"] == "softplus"
+    np.testing.assert_allclose(fresh.predict(context, cands), np.log1p(np.exp(base)), rtol=1e-6)
+    settings = json.loads((tmp_path / "s" / "settings.json").read_text())
+    (tmp_path / "s" / "settings.json").write_text(json.dumps({**settings, "score_map": "exp"}))
+    with pytest.raises((FischedError, RuntimeError), match="one of"):  # through TVM's FFI
+        fresh.load(str(tmp_path / "s"))
 
     class Margins:  # a booster whose margins span more than exp can hold
         def predict(self, rows, ptr):
@@ -260,13 +269,15 @@ def test_score_maps_keep_the_ranking_and_make_every_score_positive(fi_run, targe
     for model in (odds, soft):
         model.booster = Margins()
         wide = model.predict(context, cands)
-        assert np.isfinite(wide.sum()) and (wide >= 0).all() and (np.diff(wide) >= 0).all()
+        assert np.isfinite(wide.sum()) and (wide > 0).all() and (np.diff(wide) >= 0).all()
         assert wide[0] < 1 < wide[-1]
     assert soft.predict(context, cands)[-1] == pytest.approx(2000.0)  # the margin, above 0
     with pytest.raises(FischedError, match="pairwise"):
         make_fi_model(selection=selection, objective="squared", score_map="odds")
     with pytest.raises(FischedError, match="one of"):
         make_fi_model(selection=selection, score_map="exp")
+    with pytest.raises(FischedError, match="score_map"):
+        make_fi_model(selection=selection, odds=True)
 
 
 def test_a_trained_prior_is_kept_and_loaded_again(fi_run, target, tmp_path, monkeypatch):

@@ -201,11 +201,13 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         temperature 1 their weights' noise is heavy-tailed: a few draws dominate). Measured
         by ``fisched experiment``'s ``fi-prior-odds`` arm: no better than the margin (results.md,
         "Odds"). ``"softplus"`` (pairwise objective only): ``log(1 + exp(score))``, the
-        clip at 0 made strictly increasing: about the score where it is well above 0 (the
-        parents drawn nearly as from the clipped margins), about ``exp(score)`` well below
-        (a search with nothing above 0 is still ranked). It separates the two effects odds
-        mixes; ``fisched experiment``'s ``fi-prior-softplus`` arm measures it, off until that
-        shows it helps.
+        clip at 0 made strictly increasing: about the score where it is well above 0 (several
+        units: at 0 it is 0.69, at 1 1.31, at -1 0.31), about ``exp(score)`` well below, so a
+        search with nothing above 0 is still ranked, and its parents drawn almost as with
+        odds. Where margins are a few units, programs below 0 keep a real share of the draw;
+        and it is not shift-invariant, so how close it is to the clip or to odds depends on
+        each task's offset. ``fisched experiment``'s ``fi-prior-softplus`` arm is to measure
+        it; it has not been run, and it is off.
 
         ``prior_cache``: the folder trained priors are kept in and loaded from
         (``fisched.costmodel.prior_cache``; ``"default"``: its ``default_dir``; None: always
@@ -230,8 +232,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.labels = labels
         get_label_fn(labels)  # fail now on a bad name
         self.explore = float(explore)
-        if score_map not in SCORE_MAPS:
-            raise FischedError(f"score_map {score_map!r}: one of {', '.join(SCORE_MAPS)}")
+        if "odds" in kw:  # it would reach XGBoost, and fail late and unclearly there
+            raise FischedError("odds=True is now score_map='odds'")
         self.score_map = score_map
         self.updates = 0  # update calls so far: the exploration draws' salt
         self.features = FeatureCache(ms.feature_extractor.PerStoreFeature(), feature_cache,
@@ -262,6 +264,8 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.booster = self.prior_model
 
     def _check_score_map(self) -> None:
+        if self.score_map not in SCORE_MAPS:
+            raise FischedError(f"score_map {self.score_map!r}: one of {', '.join(SCORE_MAPS)}")
         if self.score_map != "margin" and self.model_kw["objective"] != "pairwise":
             raise FischedError(f"score_map {self.score_map!r} maps a pairwise margin; a "
                                f"{self.model_kw['objective']} objective predicts the label")
@@ -411,8 +415,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
             # within float64's range: positive, and the search's sums of scores finite
             scores = np.exp(np.clip(np.asarray(scores, np.float64), -MAX_LOG_ODDS,
                                     MAX_LOG_ODDS))
-        elif self.score_map == "softplus":  # log(1 + e^x), in float64: e^-745 is still > 0
-            scores = np.logaddexp(0.0, np.asarray(scores, np.float64))
+        elif self.score_map == "softplus":  # log(1 + e^x), clipped as odds: above 0
+            scores = np.logaddexp(0.0, np.clip(np.asarray(scores, np.float64), -MAX_LOG_ODDS,
+                                               None))
         return scores
 
     def save(self, path: str) -> None:
@@ -464,9 +469,9 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselected_at = settings.get("reselected_at", 0)
         # a file from before exploration existed keeps this model's own setting
         self.explore = settings.get("explore", self.explore)
-        # files from before score_map said odds: true or nothing
-        self.score_map = settings.get("score_map", "odds" if settings.get("odds")
-                                      else self.score_map)
+        # files from before score_map said odds: true/false, or nothing (the model's own)
+        old = {"odds": "odds" if settings["odds"] else "margin"} if "odds" in settings else {}
+        self.score_map = settings.get("score_map", old.get("odds", self.score_map))
         self._check_score_map()
         self.updates = settings.get("updates", 0)
         self.seed = settings.get("seed", self.seed)  # the draws' salt continues

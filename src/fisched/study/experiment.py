@@ -129,8 +129,8 @@ always its top (``FeatureImportanceModel(explore=EXPLORE)``).
 ``fi-prior-odds``: fi-prior returning its scores as odds, ``exp(score)``, so MetaSchedule's
 clip at 0 flattens none of them (``FeatureImportanceModel(score_map="odds")``).
 ``fi-prior-softplus``: fi-prior returning ``log(1 + exp(score))``, the clip made strictly
-increasing: close to the clipped margins above 0, a ranking where they are all below
-(``score_map="softplus"``).
+increasing: close to the clipped margins well above 0, a ranking where they are all below
+(``score_map="softplus"``); not yet run.
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
