@@ -153,9 +153,10 @@ def main() -> None:
               "command": command, "folders": entries}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    table = markdown(result, command)
     (out / f"{host}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{host}.md").write_text(markdown(result, command))
-    print(markdown(result, command))
+    (out / f"{host}.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

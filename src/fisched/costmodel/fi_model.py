@@ -469,9 +469,10 @@ class FeatureImportanceModel(ms.cost_model.PyCostModel):
         self.reselected_at = settings.get("reselected_at", 0)
         # a file from before exploration existed keeps this model's own setting
         self.explore = settings.get("explore", self.explore)
-        # files from before score_map said odds: true/false, or nothing (the model's own)
-        old = {"odds": "odds" if settings["odds"] else "margin"} if "odds" in settings else {}
-        self.score_map = settings.get("score_map", old.get("odds", self.score_map))
+        if "score_map" in settings:
+            self.score_map = settings["score_map"]
+        elif "odds" in settings:  # a file from before score_map; with neither, the model's own
+            self.score_map = "odds" if settings["odds"] else "margin"
         self._check_score_map()
         self.updates = settings.get("updates", 0)
         self.seed = settings.get("seed", self.seed)  # the draws' salt continues
