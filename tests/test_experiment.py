@@ -348,6 +348,32 @@ def test_reach_tolerance_reads_both_arms_against_the_baselines_final_estimate():
     assert "| m | fi | 2 | - / 1.00 (1/2) | 0.20 / 1.00 (2/2) |" in table
 
 
+def test_reuse_gain_takes_the_known_schedules_from_the_runs_first_records():
+    """benchmarks/reuse_gain.py: the reuse arm's first ``reused`` records are the known
+    schedules; each reused task is compared with the control's and stock's bests at their end,
+    and the control's catching up is read in its measurement order, within 1%."""
+    gain = _benchmark("reuse_gain")
+    # tasks 0 and 1 reused (3 records); task 2 searched only
+    arm = [(0, 2e-3), (0, 1e-3), (1, 5e-6), (2, 4e-3), (0, 0.9e-3), (None, 1.0), (1, None)]
+    control = [(0, 3e-3), (2, 4e-3), (0, 1.005e-3), (1, 6e-6), (0, 0.8e-3)]
+    base = [(0, 1.1e-3), (1, 7e-6), (2, 3e-3)]
+    got = gain.seed_gain(arm, control, base, 3, ["conv", "pool", "dense"], [2.0, 1.0, 1.0])
+    assert got["reuse_trials"] == 3
+    conv, pool = got["tasks"]  # weight x known first: 2 x 1 ms before 1 x 5 us
+    assert (conv["task"], conv["known_us"], conv["arm_us"]) == ("conv", 1000.0, 900.0)
+    assert (conv["control_us"], conv["base_us"]) == (pytest.approx(800.0), 1100.0)
+    assert conv["control_at"] == pytest.approx(3 / 5)  # 1.005 ms is within 1% of 1 ms
+    assert pool["control_at"] is None  # the control's 6 us is not within 1% of 5 us
+    base_ms = (2 * 1.1e-3 + 7e-6 + 3e-3) * 1e3
+    assert got["base_ms"] == pytest.approx(base_ms)
+    assert got["reused_share"] == pytest.approx((2 * 1e-3 + 5e-6) * 1e3 / base_ms)
+    assert got["known_vs_control"] == pytest.approx(
+        (2 * (1e-3 - 0.8e-3) + (5e-6 - 6e-6)) * 1e3 / base_ms)
+    table = gain.markdown([{"model": "m", "seed": 0, **got}], "c", "h")
+    assert "| m | 0 | 3 | 38.5% | +7.7% | conv | 2 | 1000.0 | 900.0 | 800.0 | 1100.0 | 0.60 |" \
+        in table
+
+
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
     """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
     SampleCategorical that produced it and that instruction's decision; other annotations and
