@@ -20,12 +20,14 @@ visit: a task's populations between two updates of it), and writes per model:
   came from one program, and it measured its candidates in the order they were sampled);
 - ``fewer_positive_than_batch``: searches that scored fewer distinct programs above 0 than the
   task's batch (some of its picks are in sampling order);
-- ``parents_clip`` / ``parents_odds``: how widely a generation's parent draw spreads, its
-  effective share of the population ``(sum w)^2 / sum w^2 / n``, for weights
-  ``max(score, 0)`` (as the search draws them; 1/n when none is above 0: every draw is the
-  first program) and ``exp(score)`` (``FeatureImportanceModel(score_map="odds")``, the
-  fi-prior-odds arm); means over the populations that feed a draw (each search's last one
-  only ranks).
+- ``parents_clip`` / ``parents_odds`` / ``parents_softplus``: how widely a generation's
+  parent draw spreads, its effective share of the population ``(sum w)^2 / sum w^2 / n``, for
+  weights ``max(score, 0)`` (as the search draws them; 1/n when none is above 0: every draw is
+  the first program), ``exp(score)`` (``FeatureImportanceModel(score_map="odds")``, the
+  fi-prior-odds arm) and ``log(1 + exp(score))`` (``score_map="softplus"``, the
+  fi-prior-softplus arm); means over the populations that feed a draw (each search's last one
+  only ranks). These are fi-prior's populations drawn from as the other maps would draw: a
+  search under another map breeds other populations.
 
 to ``results/score_clip/<host>.json`` (``host_cpu``) and a Markdown table beside it.
 """
@@ -59,7 +61,8 @@ def call_stats(scores: np.ndarray, keys: list[int]) -> dict:
             "positive_keys": {k for k, v in zip(keys, scores) if v > 0},
             "parents_clip": parent_share(np.maximum(scores, 0.0)),
             # shifted by the maximum: the same draw, no overflow
-            "parents_odds": parent_share(np.exp(scores - scores.max()))}
+            "parents_odds": parent_share(np.exp(scores - scores.max())),
+            "parents_softplus": parent_share(np.logaddexp(0.0, scores))}
 
 
 def summarize(searches: list[list[dict]], batch: int) -> dict:
@@ -73,7 +76,8 @@ def summarize(searches: list[list[dict]], batch: int) -> dict:
             "none_positive": float(np.mean([p == 0 for p in positive])),
             "fewer_positive_than_batch": float(np.mean([p < batch for p in positive])),
             "parents_clip": mean("parents_clip", drawing),
-            "parents_odds": mean("parents_odds", drawing)}
+            "parents_odds": mean("parents_odds", drawing),
+            "parents_softplus": mean("parents_softplus", drawing)}
 
 
 def recording(inner, searches: list):
@@ -137,7 +141,8 @@ def main() -> None:
              "population the search scored", "",
              "| model | searches | populations | below 0 | searches with none above 0 | "
              "with fewer above 0 than the batch | parent draw's spread, clipped | "
-             "with exp(score) |", "|---|---|---|---|---|---|---|---|"]
+             "with exp(score) | with log(1 + exp(score)) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for spec in args.models.split(","):
         model = load_model(spec, threads=cores, **arm_settings(target))
         tasks = extract(model, target)
@@ -158,7 +163,8 @@ def main() -> None:
                      f"{share(row['below_zero'])} | "
                      f"{share(row['none_positive'])} | "
                      f"{share(row['fewer_positive_than_batch'])} | "
-                     f"{share(row['parents_clip'])} | {share(row['parents_odds'])} |")
+                     f"{share(row['parents_clip'])} | {share(row['parents_odds'])} | "
+                     f"{share(row['parents_softplus'])} |")
     dest = Path(args.out)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / f"{host}.json").write_text(json.dumps(out, indent=2) + "\n")

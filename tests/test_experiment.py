@@ -293,17 +293,21 @@ def test_explore_pool_scores_a_round_by_its_fastest_pick():
 
 def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_search():
     """benchmarks/score_clip.py: a population scored all below 0 draws every parent from one
-    program under the clip but evenly under exp; equal positive scores are drawn from evenly;
+    program under the clip but widely under exp and softplus; equal positive scores are drawn from evenly;
     one program far above the rest is nearly the only parent either way. A search counts its
     distinct programs above 0 against the batch, and its last population draws no parents."""
     clip = _benchmark("score_clip")
     low = clip.call_stats(np.array([-3.0, -2.0, -2.0, -1.0]), [1, 2, 3, 4])
     assert low["below_zero"] == 1.0 and low["positive_keys"] == set()
     assert low["parents_clip"] == 0.25 and 0.5 < low["parents_odds"] < 1.0
+    # softplus keeps every program drawable, weighted by how far below 0 it is
+    assert 0.5 < low["parents_softplus"] < 1.0
     even = clip.call_stats(np.array([1.0, 1.0, 1.0, 1.0]), [1, 2, 3, 4])
     assert even["parents_clip"] == pytest.approx(1.0) and even["parents_odds"] == pytest.approx(1.0)
     peaked = clip.call_stats(np.array([50.0, -1.0, -1.0, -1.0]), [5, 6, 7, 8])
     assert peaked["parents_clip"] == pytest.approx(0.25) == peaked["parents_odds"]
+    assert peaked["parents_softplus"] == pytest.approx(0.25, abs=0.01)
+    assert even["parents_softplus"] == pytest.approx(1.0)
     assert peaked["positive_keys"] == {5}
     summary = clip.summarize([[low, low], [peaked, even], [peaked, low]], batch=2)
     assert summary["searches"] == 3 and summary["populations"] == 6
@@ -312,6 +316,8 @@ def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_search():
     # the first population of each search draws parents: low, peaked, peaked
     assert summary["parents_clip"] == pytest.approx(0.25)
     assert summary["parents_odds"] == pytest.approx((low["parents_odds"] + 0.5) / 3)
+    assert summary["parents_softplus"] == pytest.approx(
+        (low["parents_softplus"] + 2 * peaked["parents_softplus"]) / 3)
 
 
 def test_reach_tolerance_reads_both_arms_against_the_baselines_final_estimate():
