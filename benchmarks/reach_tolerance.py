@@ -25,7 +25,8 @@ at ``t = 0`` this column differs from its "trials to it" wherever a seed never g
 per-seed figures, in the JSON, are the same). Trials, not seconds: the ratio machine speed
 cannot move (the arms of some folders ran hours apart against the same stock runs). Each arm's
 first estimate bounds it from below: before every task has a measurement there is none, so the
-5% column is often that first point. Measures nothing: reads ``run.json`` curves only.
+5% column is often that first point. ``first``: that first estimate over stock's final one
+(median over seeds): how good the first round's picks were, whenever they came. Measures nothing: reads ``run.json`` curves only.
 
 Writes ``results/reach_tolerance/<host>.json`` (``host_cpu``: the one host every run names;
 several are refused; ``--out`` another folder) and ``<host>.md`` beside it.
@@ -56,10 +57,13 @@ def trials_to(curve: list[dict], target_ms: float, tasks_ok: int, total: int) ->
 
 def pair_reach(base: dict, arm: dict) -> dict:
     """One seed: per tolerance, both arms' trials to within it of ``base``'s final estimate,
-    as shares of ``base``'s trials."""
+    as shares of ``base``'s trials; and ``first``: the arm's first estimate over as many tasks
+    (after its first round), over ``base``'s final one."""
     last = base["curve"][-1]
     ok = last.get("tasks_ok", 0)
-    out = {}
+    first = next((p for p in arm["curve"]
+                  if p["estimate_ms"] is not None and p.get("tasks_ok", 0) >= ok), None)
+    out = {"first": None if first is None else first["estimate_ms"] / last["estimate_ms"]}
     for tol in TOLERANCES:
         target = last["estimate_ms"] * (1 + tol)
         out[f"{tol:g}"] = {"arm": trials_to(arm["curve"], target, ok, last["trials"]),
@@ -96,6 +100,8 @@ def folder_reach(runs: list[dict], arm: str, base: str) -> dict:
             medians[key] = {"arm": median_or_none(arm_v),
                             "arm_reached": sum(v is not None for v in arm_v),
                             "base": median_or_none([s["reach"][key]["base"] for s in seeds])}
+        firsts = [s["reach"]["first"] for s in seeds if s["reach"]["first"] is not None]
+        medians["first"] = statistics.median(firsts) if firsts else None
         out[model] = {"seeds": seeds, "median": medians}
     return out
 
@@ -110,9 +116,10 @@ def markdown(result: dict, command: str) -> str:
              f"{result['base']}'s final estimate, as a share of {result['base']}'s trials, "
              f"the arm's / {result['base']}'s own, medians over seeds (one that never got "
              "there counts as slowest; -: not more than half got there; how many did in "
-             "brackets)", "",
-             f"| model | arm | seeds | {heads} |",
-             "|---|---|---|" + "---|" * len(TOLERANCES)]
+             "brackets); first estimate: the arm's first (every task measured once) over "
+             f"{result['base']}'s final, median", "",
+             f"| model | arm | seeds | first estimate | {heads} |",
+             "|---|---|---|---|" + "---|" * len(TOLERANCES)]
     for entry in result["folders"]:
         for model, m in entry["models"].items():
             cells = []
@@ -121,7 +128,7 @@ def markdown(result: dict, command: str) -> str:
                 cells.append(f"{fmt(v['arm'])} / {fmt(v['base'])} "
                              f"({v['arm_reached']}/{len(m['seeds'])})")
             lines.append(f"| {model} | {entry['arm']} | {len(m['seeds'])} | "
-                         + " | ".join(cells) + " |")
+                         f"{fmt(m['median']['first'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

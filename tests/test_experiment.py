@@ -335,6 +335,7 @@ def test_reach_tolerance_reads_both_arms_against_the_baselines_final_estimate():
                      {"trials": 60, "estimate_ms": 10.0, "tasks_ok": 3},
                      {"trials": 100, "estimate_ms": 9.9, "tasks_ok": 3}]}
     got = reach.pair_reach(base, arm)
+    assert got["first"] == pytest.approx(1.01)  # 9.0 was over two tasks of three
     assert got["0"] == {"arm": 0.6, "base": 1.0}
     assert got["0.01"] == {"arm": 0.2, "base": 1.0}  # 10.15 is above 10.1
     assert got["0.02"] == {"arm": 0.2, "base": 0.5}
@@ -349,9 +350,10 @@ def test_reach_tolerance_reads_both_arms_against_the_baselines_final_estimate():
     medians = models["m"]["median"]
     assert medians["0"] == {"arm": None, "arm_reached": 1, "base": 1.0}
     assert medians["0.01"]["arm"] == pytest.approx(0.2)
+    assert medians["first"] == pytest.approx(1.01)
     table = reach.markdown({"host_cpu": "h", "base": "xgb", "command": "c",
                             "folders": [{"arm": "fi", "models": models}]}, "c")
-    assert "| m | fi | 2 | - / 1.00 (1/2) | 0.20 / 1.00 (2/2) |" in table
+    assert "| m | fi | 2 | 1.01 | - / 1.00 (1/2) | 0.20 / 1.00 (2/2) |" in table
 
 
 def test_reuse_gain_takes_the_known_schedules_from_the_runs_first_records():
