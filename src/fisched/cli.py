@@ -575,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the model's odds, not only its top), fi-prior-odds (fi-prior scoring "
                    "programs by exp(score), which MetaSchedule's clip at 0 leaves apart), "
                    "fi-prior-softplus (by log(1 + exp(score)): the clip made strictly "
-                   "increasing; not yet measured), fi-library (shipped data plus what "
+                   "increasing; worse in its one measured seed), fi-library (shipped data plus what "
                    "this seed's earlier runs learned, known schedules reused), random")
     p.add_argument("--prior", default=None,
                    help="dataset for the fi-prior arm (default: the one shipped with fisched)")

@@ -130,7 +130,7 @@ always its top (``FeatureImportanceModel(explore=EXPLORE)``).
 clip at 0 flattens none of them (``FeatureImportanceModel(score_map="odds")``).
 ``fi-prior-softplus``: fi-prior returning ``log(1 + exp(score))``, the clip made strictly
 increasing: close to the clipped margins well above 0, a ranking where they are all below
-(``score_map="softplus"``); not yet run.
+(``score_map="softplus"``); one seed on znver4, worse than fi-prior (docs/results.md).
 ``fi-library``: what a user gets: the shipped selection, the shipped prior plus the
 experiment's own library (``fisched.costmodel.library``: what this seed's earlier runs of the arm
 learned), every task started from known schedules where there are some (``--reuse``); the run
