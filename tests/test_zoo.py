@@ -27,7 +27,8 @@ def test_zoo_is_deterministic():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bert", "resnet18", "vit", "gpt", "mobilenet_v2", "resnet50"])
+@pytest.mark.parametrize("name", ["bert", "resnet18", "vit", "gpt", "mobilenet_v2", "resnet50",
+                                  "efficientnet_lite0"])
 def test_zoo_model_matches_onnxruntime_numerically(name, target):
     model = load_model(name)
     out = VMRunner(compile_untuned(model, target))(model.inputs)

@@ -211,7 +211,12 @@ def cmd_collect(args) -> int:
         raise FischedError(f"--trials-per-task must be positive, got {args.trials_per_task}")
     target = make_target(args.target)
     threads = _setup_threads(target)
-    models = [m for m in args.models.split(",") if m]
+    if args.models is None:
+        from .models.zoo import ZOO
+
+        models = list(ZOO)
+    else:
+        models = [m for m in args.models.split(",") if m]
     print(f"fisched: collecting {', '.join(models)} for {describe(target)} "
           f"(TVM_NUM_THREADS={threads}) into {args.workdir}", file=sys.stderr)
     counts = collect(models, args.workdir, target, args.trials_per_task, args.random_share,
@@ -497,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collect", help="measure a cost-model dataset (resumable)")
     p.add_argument("--workdir", required=True, help="one database folder per model goes here")
-    p.add_argument("--models", default="resnet18,mobilenet_v2,bert,gpt,vit,resnet50",
+    p.add_argument("--models", default=None,
                    help="comma-separated model specs (default: every zoo model)")
     p.add_argument("--trials-per-task", type=int, default=64)
     p.add_argument("--random-share", type=float, default=0.5,

@@ -172,24 +172,45 @@ def resnet(depth: int = 18, seed: int = 0) -> onnx.ModelProto:
     return g.model([_image_input()], g.classifier(x, cin), [1, 1000], f"resnet{depth}")
 
 
-def mobilenet_v2(seed: int = 0) -> onnx.ModelProto:
-    """MobileNetV2 (width 1.0): inverted residuals with depthwise 3x3 convolutions and ReLU6."""
-    config = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-              (6, 160, 3, 2), (6, 320, 1, 1)]  # (expansion, channels, repeats, first stride)
+def _inverted_residual_net(config: list[tuple[int, int, int, int, int]], name: str,
+                           seed: int) -> onnx.ModelProto:
+    """A 3x3 stem of 32 channels, inverted residual blocks (1x1 expansion, depthwise k x k,
+    1x1 projection; ReLU6; a residual add where shapes allow), a 1x1 head of 1280 channels
+    and the classifier. ``config``: per stage (expansion, channels, repeats, first stride,
+    depthwise kernel)."""
     g = GraphBuilder(seed)
     x = g.conv_bn("input", 3, 32, 3, stride=2, act="relu6")
     cin = 32
-    for t, c, n, s in config:
+    for t, c, n, s, k in config:
         for i in range(n):
             stride = s if i == 0 else 1
             hidden = cin * t
             y = x if t == 1 else g.conv_bn(x, cin, hidden, 1, act="relu6")
-            y = g.conv_bn(y, hidden, hidden, 3, stride, groups=hidden, act="relu6")
+            y = g.conv_bn(y, hidden, hidden, k, stride, groups=hidden, act="relu6")
             y = g.conv_bn(y, hidden, c, 1, act=None)
             x = g.op("Add", [x, y]) if (stride == 1 and cin == c) else y
             cin = c
     x = g.conv_bn(x, cin, 1280, 1, act="relu6")
-    return g.model([_image_input()], g.classifier(x, 1280), [1, 1000], "mobilenet_v2")
+    return g.model([_image_input()], g.classifier(x, 1280), [1, 1000], name)
+
+
+def mobilenet_v2(seed: int = 0) -> onnx.ModelProto:
+    """MobileNetV2 (width 1.0): inverted residuals with depthwise 3x3 convolutions and ReLU6."""
+    config = [(1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 32, 3, 2, 3), (6, 64, 4, 2, 3),
+              (6, 96, 3, 1, 3), (6, 160, 3, 2, 3), (6, 320, 1, 1, 3)]
+    return _inverted_residual_net(config, "mobilenet_v2", seed)
+
+
+def efficientnet_lite0(seed: int = 0) -> onnx.ModelProto:
+    """EfficientNet-Lite0: inverted residuals with depthwise 3x3 and 5x5 convolutions, ReLU6.
+
+    EfficientNet-B0's blocks without squeeze-excitation, as its Lite variants are. Not an
+    evaluation model: a second depthwise family beside MobileNetV2 (other channel counts, 5x5
+    kernels), so that a prior holding one of them out still has depthwise convolutions to
+    learn from."""
+    config = [(1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3),
+              (6, 112, 3, 1, 5), (6, 192, 4, 2, 5), (6, 320, 1, 1, 3)]
+    return _inverted_residual_net(config, "efficientnet_lite0", seed)
 
 
 def bert(layers: int = 4, hidden: int = 256, heads: int = 4, seq: int = 128,
@@ -266,6 +287,7 @@ ZOO: dict[str, Callable[[], onnx.ModelProto]] = {
     "resnet50": lambda: resnet(50),
     "vit": vit,
     "gpt": gpt,
+    "efficientnet_lite0": efficientnet_lite0,
 }
 """Model name -> builder. The first three are the paper's evaluation models; the others widen
 the shipped dataset (``fisched collect``)."""
