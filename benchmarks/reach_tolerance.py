@@ -26,7 +26,8 @@ per-seed figures, in the JSON, are the same). Trials, not seconds: the ratio mac
 cannot move (the arms of some folders ran hours apart against the same stock runs). Each arm's
 first estimate bounds it from below: before every task has a measurement there is none, so the
 5% column is often that first point. ``first``: that first estimate over stock's final one
-(median over seeds): how good the first round's picks were, whenever they came. Measures nothing: reads ``run.json`` curves only.
+(median over seeds): how good the first round's picks were, whenever they came. Measures
+nothing: reads ``run.json`` curves only.
 
 Writes ``results/reach_tolerance/<host>.json`` (``host_cpu``: the one host every run names;
 several are refused; ``--out`` another folder) and ``<host>.md`` beside it.
@@ -118,7 +119,7 @@ def markdown(result: dict, command: str) -> str:
              "there counts as slowest; -: not more than half got there; how many did in "
              "brackets); first estimate: the arm's first (every task measured once) over "
              f"{result['base']}'s final, median", "",
-             f"| model | arm | seeds | first estimate | {heads} |",
+             f"| model | arm | seeds | first estimate / {result['base']}'s final | {heads} |",
              "|---|---|---|---|" + "---|" * len(TOLERANCES)]
     for entry in result["folders"]:
         for model, m in entry["models"].items():

@@ -6,9 +6,10 @@
 A run with reuse on (``fisched tune --reuse``, the ``fi-library`` arm) measures the best known
 schedules of every task whose workload the host's library or the shipped one holds, and commits
 them to its database before the search (``fisched.tuning.reuse.warm_start``): they are the
-run's first records, ``run.json``'s ``reused`` says how many per task. Whether that is a head
-start depends on how good those schedules are against what the search finds by itself. This
-reads, per model and seed, the reuse arm's runs (``FOLDER:ARM``), a control's runs of the same
+run's first records, ``run.json``'s ``reused`` says how many per task (so in a run started
+afresh, as ``fisched experiment`` starts every run; a ``fisched tune`` workdir resumed in a
+later session would have them further down). Whether that is a head start depends on how
+good those schedules are against what the search finds by itself. This reads, per model and seed, the reuse arm's runs (``FOLDER:ARM``), a control's runs of the same
 seed without library or reuse (``--control FOLDER:ARM``, same prior and selection) and stock's
 (``--base``, in the reuse arm's folder), and gives, per reused task:
 
@@ -19,10 +20,11 @@ seed without library or reuse (``--control FOLDER:ARM``, same prior and selectio
   lasted, as a share of the run;
 - ``weight``: how often the model calls the task.
 
-Per seed it sums weight x latency over the reused tasks: their share of stock's final estimate
-(``reused_share``: the most reuse could move), and ``known_vs_control``: weight x (known -
-control's final best), summed, over stock's final estimate (below 0: the known schedules beat
-what the control ended with on these tasks). The trials the known schedules took are
+Per seed it sums weight x latency over the reused tasks: stock's final bests on them as a share
+of stock's final estimate (``reused_share``: the part of the model reuse could move), and
+``known_vs_control``: weight x (known - control's final best), summed, over stock's final
+estimate (below 0: the known schedules beat what the control ended with on these tasks; None
+where no reused task has a control record). The trials the known schedules took are
 ``reuse_trials``. Loads each model once for its tasks' weights and names; measures nothing.
 
 Writes ``results/reuse_gain/<host>.json`` (``host_cpu``: the one host every run names; several
@@ -81,11 +83,13 @@ def seed_gain(arm: list, control: list, base: list, n_reused: int, names: list[s
                      "base_us": base_b[task] * 1e6 if task in base_b else None,
                      "control_at": caught_up(control, task, secs * (1 + TOLERANCE))})
     both = [r for r in rows if r["control_us"] is not None]
+    in_base = [r for r in rows if r["base_us"] is not None]
     return {"reuse_trials": n_reused, "tasks": rows, "base_ms": base_ms,
-            "reused_share": sum(r["weight"] * r["known_us"] for r in rows) * 1e-3 / base_ms
-            if base_ms else None,
+            "reused_share": sum(r["weight"] * r["base_us"] for r in in_base) * 1e-3 / base_ms
+            if base_ms and in_base else None,
             "known_vs_control": sum(r["weight"] * (r["known_us"] - r["control_us"])
-                                    for r in both) * 1e-3 / base_ms if base_ms else None}
+                                    for r in both) * 1e-3 / base_ms
+            if base_ms and both else None}
 
 
 def model_gain(runs: list[tuple[dict, Path]], arm: str, control: list[tuple[dict, Path]],
