@@ -386,6 +386,33 @@ def test_reuse_gain_takes_the_known_schedules_from_the_runs_first_records():
         in table
 
 
+def test_first_round_takes_each_tasks_first_batch_against_stocks_final_best():
+    """benchmarks/first_round.py: a task's first round is its first ``trials_per_iter``
+    records in measurement order, wherever they fall; a task the arm never measured in it
+    counts at stock's final best; gaps are weight x (arm's first - stock's final)."""
+    fr = _benchmark("first_round")
+    arm = [(0, 3e-3), (1, None), (0, 2e-3), (1, 9e-6), (0, 1e-3), (None, 1.0)]
+    base = [(0, 4e-3), (0, 5e-3), (1, 8e-6), (1, 7e-6), (2, 1e-3), (0, 2.5e-3)]
+    a1 = fr.first_round_bests(arm, 2, 3)
+    assert a1 == [2e-3, 9e-6, None]  # task 0's third record is its second round
+    b1 = fr.first_round_bests(base, 2, 3)
+    assert b1 == [4e-3, 7e-6, 1e-3]
+    final = fr.final_bests(base, 3)
+    assert final == [2.5e-3, 7e-6, 1e-3]
+    got = fr.seed_first_round(["conv", "pool", "dense"], [2.0, 1.0, 1.0], a1, b1, final)
+    total = 2 * 2.5e-3 + 7e-6 + 1e-3
+    assert got["base_final_ms"] == pytest.approx(total * 1e3)
+    # dense never ran in the arm's first round: it counts at stock's final best
+    assert got["arm_first"] == pytest.approx((2 * 2e-3 + 9e-6 + 1e-3) / total)
+    assert got["base_first"] == pytest.approx((2 * 4e-3 + 7e-6 + 1e-3) / total)
+    conv = next(t for t in got["tasks"] if t["task"] == "conv")
+    assert conv["gap_ms"] == pytest.approx(2 * (2e-3 - 2.5e-3) * 1e3)  # ahead: below 0
+    assert got["tasks"][0]["task"] == "pool"  # the one behind comes first
+    table = fr.markdown([{"model": "m", "seed": 0, **got}], "c", "xgb", "fi", "h")
+    assert "| m | 1 | 0.83 (0.83-0.83) | 1.50 (1.50-1.50) | pool 0.002, dense 0.000, conv -1.000 |" \
+        in table
+
+
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
     """benchmarks/arm_costs.py: an unroll annotation's value is looked up through the
     SampleCategorical that produced it and that instruction's decision; other annotations and
