@@ -294,8 +294,9 @@ def test_explore_pool_scores_a_round_by_its_fastest_pick():
 def test_score_clip_counts_what_the_clip_at_0_leaves_of_a_search():
     """benchmarks/score_clip.py: a population scored all below 0 draws every parent from one
     program under the clip but widely under exp and softplus; equal positive scores are drawn
-    from evenly; one program far above the rest is nearly the only parent either way. A search counts its
-    distinct programs above 0 against the batch, and its last population draws no parents."""
+    from evenly; one program far above the rest is nearly the only parent either way. A search
+    counts its distinct programs above 0 against the batch, and its last population draws no
+    parents."""
     clip = _benchmark("score_clip")
     low = clip.call_stats(np.array([-3.0, -2.0, -2.0, -1.0]), [1, 2, 3, 4])
     assert low["below_zero"] == 1.0 and low["positive_keys"] == set()
@@ -409,8 +410,8 @@ def test_first_round_takes_each_tasks_first_batch_against_stocks_final_best():
     assert conv["gap_ms"] == pytest.approx(2 * (2e-3 - 2.5e-3) * 1e3)  # ahead: below 0
     assert got["tasks"][0]["task"] == "pool"  # the one behind comes first
     table = fr.markdown([{"model": "m", "seed": 0, **got}], "c", "xgb", "fi", "h")
-    assert "| m | 1 | 0.83 (0.83-0.83) | 1.50 (1.50-1.50) | pool 0.002, dense 0.000, conv -1.000 |" \
-        in table
+    assert ("| m | 1 | 0.83 (0.83-0.83) | 1.50 (1.50-1.50) | "
+            "pool 0.002, dense 0.000, conv -1.000 |") in table
 
 
 def test_arm_costs_reads_the_unroll_step_each_record_chose():
