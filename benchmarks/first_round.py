@@ -34,7 +34,7 @@ from pathlib import Path
 from fisched.errors import FischedError
 from fisched.metaschedule.tasks import extract
 from fisched.provenance import one_host
-from fisched.study.experiment import run_files, task_records
+from fisched.study.experiment import folder_runs, task_records
 from fisched.workdir import load_tuned_model, model_spec, read_meta
 
 TOP = 3  # tasks named per model in the Markdown
@@ -127,11 +127,7 @@ def main() -> None:
                     help="base,arm (default: the folder's summary.json arms)")
     args = ap.parse_args()
     root = Path(args.experiment)
-    if args.arms:
-        base, arm = args.arms.split(",")
-    else:
-        base, arm = json.loads((root / "summary.json").read_text())["arms"]
-    runs = [(json.loads(p.read_text()), p.parent) for p in run_files(root)]
+    base, arm, runs = folder_runs(root, args.arms)
     try:
         host = one_host([r for r, _ in runs], str(root))
     except FischedError as e:

@@ -45,7 +45,7 @@ from pathlib import Path
 from fisched.errors import FischedError
 from fisched.metaschedule.tasks import extract
 from fisched.provenance import one_host
-from fisched.study.experiment import run_files, task_records
+from fisched.study.experiment import folder_runs, task_records
 from fisched.workdir import load_tuned_model, model_spec, read_meta
 
 
@@ -189,11 +189,7 @@ def main() -> None:
                     "records count for the known best (repeatable)")
     args = ap.parse_args()
     root = Path(args.experiment)
-    if args.arms:
-        base, arm = args.arms.split(",")
-    else:
-        base, arm = json.loads((root / "summary.json").read_text())["arms"]
-    runs = [(json.loads(p.read_text()), p.parent) for p in run_files(root)]
+    base, arm, runs = folder_runs(root, args.arms)
     if not any(r["arm"] in (base, arm) for r, _ in runs):
         raise SystemExit(f"{root} holds no finished run of {base} or {arm}")
     metas = {Path(e): read_meta(e) for e in args.extra}

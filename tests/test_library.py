@@ -144,3 +144,55 @@ def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):
     hosts = {task_host(d, t)["llvm_cpu"] for d in [default_prior("nohost", None, tmp_path, ship)]
              for t in d.tasks}
     assert hosts == {"hostA", "hostB", "nohost"}
+
+
+def _mean_module(block: str):
+    """A row sum whose block is named ``block``: structurally equal for any name, as a mean
+    lowered from two models' Relax variables (``lv479_red``) is."""
+    import tvm
+    from tvm import te
+
+    a = te.placeholder((4, 8), name="A")
+    k = te.reduce_axis((0, 8), name="k")
+    b = te.compute((4,), lambda i: te.sum(a[i, k], axis=k), name=block)
+    return tvm.IRModule({"main": te.create_prim_func([a, b])})
+
+
+def _parallel_record(mod, block: str, seconds: float, database):
+    """A record of ``mod`` whose trace parallelises ``block``'s outer loop."""
+    from tvm.s_tir import Schedule
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.target import Target
+
+    sch = Schedule(mod)
+    sch.parallel(sch.get_loops(sch.get_sblock(block))[0])
+    database.commit_tuning_record(ms.database.TuningRecord(
+        sch.trace, database.commit_workload(mod), run_secs=[seconds], target=Target("llvm"),
+        args_info=ms.arg_info.ArgInfo.from_prim_func(mod["main"])))
+
+
+def test_schedules_of_a_workload_named_otherwise_are_not_merged_under_it(tmp_path):
+    """Two structurally equal workloads whose blocks are named otherwise: the library keeps the
+    fastest record's workload and only the traces that replay on it, so its database still
+    loads; known schedules for a task are only those that replay on the task's module."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.costmodel.library import _merge_schedules, known_schedules
+    from fisched.metaschedule.records import applies_to
+
+    first, second = _mean_module("lv1_red"), _mean_module("lv2_red")
+    workdir, folder = tmp_path / "run", tmp_path / "library" / "h" / "schedules" / "k"
+    workdir.mkdir()
+    run_db = ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
+    _parallel_record(first, "lv1_red", 2e-6, run_db)
+    folder.mkdir(parents=True)
+    lib_db = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+    _parallel_record(second, "lv2_red", 1e-6, lib_db)  # faster: its workload names the group
+    del run_db, lib_db
+    assert _merge_schedules(folder, workdir, keep=3) == 1
+    merged = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+    (rec,) = merged.get_all_tuning_records()  # it loads, and the lv1_red trace is left out
+    assert applies_to(rec.trace, second) and not applies_to(rec.trace, first)
+    # the lv2_red schedule is known for the task named so, not for the lv1_red one
+    assert known_schedules([first], [folder], top=3) == [[]]
+    assert len(known_schedules([second], [folder], top=3)[0]) == 1

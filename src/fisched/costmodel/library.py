@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metaschedule.records import best_distinct, open_database, records_by_task
+from ..metaschedule.records import applies_to, best_distinct, open_database, records_by_task
 from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
 
@@ -168,11 +168,15 @@ def _bounded(ds: Dataset, max_programs: int) -> Dataset:
 
 def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     """Rewrite ``folder``'s database with the best ``keep`` records per workload of it and of
-    ``workdir``'s database; returns the records it holds. The caller holds the lock."""
+    ``workdir``'s database; returns the records it holds. The caller holds the lock.
+
+    Structurally equal workloads are one workload here, named by the fastest record's own
+    workload; a record of another one whose trace does not replay on it (blocks named
+    otherwise: ``applies_to``) is left out, or the database would not load."""
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
 
-    groups: dict[int, tuple] = {}  # structural hash -> (workload module, records)
+    groups: dict[int, list] = {}  # structural hash -> records
     sources = [open_database(workdir)]
     if (folder / RECORD_FILE).exists():
         sources.append(ms.database.JSONDatabase(work_dir=str(folder),
@@ -180,17 +184,20 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     for db in sources:
         for rec in db.get_all_tuning_records():
             key = structural_hash(rec.workload.mod)
-            groups.setdefault(key, (rec.workload.mod, []))[1].append(rec)
+            groups.setdefault(key, []).append(rec)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     out = ms.database.JSONDatabase(work_dir=str(tmp), module_equality="structural")
     n = 0
-    for mod, recs in groups.values():
-        best = best_distinct(recs, keep)
-        if not best:
+    for recs in groups.values():
+        ranked = best_distinct(recs, len(recs))
+        if not ranked:
             continue
-        workload = out.commit_workload(mod)
+        name = ranked[0].workload  # the fastest record's workload names the group
+        best = [r for r in ranked if r.workload.same_as(name)
+                or applies_to(r.trace, name.mod)][:keep]
+        workload = out.commit_workload(name.mod)
         for rec in best:
             out.commit_tuning_record(ms.database.TuningRecord(
                 rec.trace, workload, run_secs=rec.run_secs, target=rec.target,
@@ -216,7 +223,10 @@ def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
 
 
 def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list]:
-    """Per task, the ``top`` best records of structurally equal workloads in ``sources``."""
+    """Per task, the ``top`` best records of structurally equal workloads in ``sources`` whose
+    traces replay on the task's own module (``applies_to``: a structurally equal workload may
+    name its blocks otherwise, and such a record, committed under the task, would make the
+    task's database fail to load)."""
     from tvm.s_tir import meta_schedule as ms
 
     found: list[list] = [[] for _ in task_mods]
@@ -224,7 +234,7 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
         with _locked(src.parent.parent, exclusive=False):  # the host folder's lock
             db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
             for i, recs in enumerate(records_by_task(db, task_mods)):
-                found[i].extend(recs)
+                found[i].extend(r for r in recs if applies_to(r.trace, task_mods[i]))
     return [best_distinct(recs, top) for recs in found]
 
 

@@ -119,6 +119,22 @@ def records_by_task(database, task_mods: list) -> list[list]:
     return grouped
 
 
+def applies_to(trace, mod) -> bool:
+    """Whether ``trace`` replays on ``mod``. Structurally equal workloads can name their blocks
+    otherwise (a reduction's block is named after its Relax variable, e.g. ``lv479_red``, so the
+    same mean in two models differs there), and structural equality ignores names. A record
+    whose trace names a block its workload lacks must not be committed: MetaSchedule parses
+    every record against its workload when it opens a JSON database, and one such line makes
+    the whole file fail to load."""
+    from tvm.s_tir import Schedule
+
+    try:
+        trace.apply_to_schedule(Schedule(mod), remove_postproc=False)
+    except Exception:  # TVMError, of whichever kind the missing block raises
+        return False
+    return True
+
+
 def best_seconds(records: list) -> float | None:
     """The fastest successful measurement among ``records``, if any."""
     secs = [s for s in map(run_seconds, records) if s is not None]

@@ -55,6 +55,18 @@ def run_files(workdir: str | Path) -> list[Path]:
     return sorted(Path(workdir).glob(f"*/seed*/*/{RUN_FILE}"))
 
 
+def folder_runs(workdir: str | Path, arms: str | None = None
+                ) -> tuple[str, str, list[tuple[dict, Path]]]:
+    """An experiment folder's baseline and candidate arm (``arms`` as ``"base,arm"``, else its
+    summary.json's) and its finished runs as (run.json contents, run folder) pairs."""
+    root = Path(workdir)
+    if arms:
+        base, arm = arms.split(",")
+    else:
+        base, arm = json.loads((root / "summary.json").read_text())["arms"]
+    return base, arm, [(json.loads(p.read_text()), p.parent) for p in run_files(root)]
+
+
 def _curve_callback(curve: list, start: float):
     """Appends (wall seconds, trials so far) after every measured batch; the estimates are
     added from the records afterwards (``with_estimates``)."""
