@@ -196,3 +196,35 @@ def test_schedules_of_a_workload_named_otherwise_are_not_merged_under_it(tmp_pat
     # the lv2_red schedule is known for the task named so, not for the lv1_red one
     assert known_schedules([first], [folder], top=3) == [[]]
     assert len(known_schedules([second], [folder], top=3)[0]) == 1
+
+
+def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_path):
+    """A library database MetaSchedule cannot open (a trace committed under a workload that
+    names its blocks otherwise, as fisched once merged them) is skipped by ``known_schedules``
+    and, on the next merge, set aside and rebuilt from the new run."""
+    from tvm.s_tir import Schedule
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.target import Target
+
+    from fisched.costmodel.library import _merge_schedules, known_schedules
+
+    first, second = _mean_module("lv1_red"), _mean_module("lv2_red")
+    folder = tmp_path / "library" / "h" / "schedules" / "k"
+    folder.mkdir(parents=True)
+    poisoned = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+    sch = Schedule(first)
+    sch.parallel(sch.get_loops(sch.get_sblock("lv1_red"))[0])
+    poisoned.commit_tuning_record(ms.database.TuningRecord(  # lv1_red's trace under lv2_red
+        sch.trace, poisoned.commit_workload(second), run_secs=[1e-6], target=Target("llvm"),
+        args_info=ms.arg_info.ArgInfo.from_prim_func(second["main"])))
+    del poisoned
+    with pytest.raises(Exception):
+        ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+    assert known_schedules([second], [folder], top=3) == [[]]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    _parallel_record(second, "lv2_red", 2e-6, ms.database.JSONDatabase(
+        work_dir=str(workdir), module_equality="structural"))
+    assert _merge_schedules(folder, workdir, keep=3) == 1
+    assert (folder / "database_tuning_record.json.unreadable").exists()
+    assert len(known_schedules([second], [folder], top=3)[0]) == 1

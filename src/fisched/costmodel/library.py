@@ -179,8 +179,14 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     groups: dict[int, list] = {}  # structural hash -> records
     sources = [open_database(workdir)]
     if (folder / RECORD_FILE).exists():
-        sources.append(ms.database.JSONDatabase(work_dir=str(folder),
-                                                module_equality="structural"))
+        try:
+            sources.append(ms.database.JSONDatabase(work_dir=str(folder),
+                                                    module_equality="structural"))
+        except Exception as err:  # e.g. a foreign trace merged in before applies_to
+            for name in (WORKLOAD_FILE, RECORD_FILE):
+                shutil.copy2(folder / name, folder / f"{name}.unreadable")
+            log.warning("%s cannot be opened (%s): set aside as *.unreadable, rebuilt from %s",
+                        folder, _first_line(err), workdir)
     for db in sources:
         for rec in db.get_all_tuning_records():
             key = structural_hash(rec.workload.mod)
@@ -212,6 +218,10 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     return n
 
 
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+
+
 def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
                      shipped: Path | None = SHIPPED_LIBRARY) -> list[Path]:
     """The schedule databases a tune on ``host`` in design space ``kernels`` may start from:
@@ -232,7 +242,12 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
     found: list[list] = [[] for _ in task_mods]
     for src in sources:
         with _locked(src.parent.parent, exclusive=False):  # the host folder's lock
-            db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
+            try:
+                db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
+            except Exception as err:  # a library that cannot be opened costs its schedules only
+                log.warning("%s cannot be opened (%s): its schedules are not used", src,
+                            _first_line(err))
+                continue
             for i, recs in enumerate(records_by_task(db, task_mods)):
                 found[i].extend(r for r in recs if applies_to(r.trace, task_mods[i]))
     return [best_distinct(recs, top) for recs in found]
