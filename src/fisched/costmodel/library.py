@@ -23,6 +23,7 @@ atomically, so two fisched processes on one host can learn and read at once.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import shutil
@@ -183,10 +184,12 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
             sources.append(ms.database.JSONDatabase(work_dir=str(folder),
                                                     module_equality="structural"))
         except Exception as err:  # e.g. a foreign trace merged in before applies_to
+            stamp = int(time.time())
             for name in (WORKLOAD_FILE, RECORD_FILE):
-                shutil.copy2(folder / name, folder / f"{name}.unreadable")
-            log.warning("%s cannot be opened (%s): set aside as *.unreadable, rebuilt from %s",
-                        folder, _first_line(err), workdir)
+                if (folder / name).exists():
+                    shutil.copy2(folder / name, folder / f"{name}.unreadable-{stamp}")
+            log.warning("%s cannot be opened (%s): set aside as *.unreadable-%d, rebuilt from "
+                        "%s", folder, _error_text(err), stamp, workdir)
     for db in sources:
         for rec in db.get_all_tuning_records():
             key = structural_hash(rec.workload.mod)
@@ -201,8 +204,8 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
         if not ranked:
             continue
         name = ranked[0].workload  # the fastest record's workload names the group
-        best = [r for r in ranked if r.workload.same_as(name)
-                or applies_to(r.trace, name.mod)][:keep]
+        best = list(itertools.islice((r for r in ranked if r.workload.same_as(name)
+                                      or applies_to(r.trace, name.mod)), keep))
         workload = out.commit_workload(name.mod)
         for rec in best:
             out.commit_tuning_record(ms.database.TuningRecord(
@@ -218,7 +221,8 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     return n
 
 
-def _first_line(err: Exception) -> str:
+def _error_text(err: Exception) -> str:
+    """The message line of a TVM error (its last line; the traceback comes first)."""
     return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
 
 
@@ -246,7 +250,7 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
                 db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
             except Exception as err:  # a library that cannot be opened costs its schedules only
                 log.warning("%s cannot be opened (%s): its schedules are not used", src,
-                            _first_line(err))
+                            _error_text(err))
                 continue
             for i, recs in enumerate(records_by_task(db, task_mods)):
                 found[i].extend(r for r in recs if applies_to(r.trace, task_mods[i]))

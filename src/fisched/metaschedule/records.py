@@ -129,7 +129,9 @@ def applies_to(trace, mod) -> bool:
     from tvm.s_tir import Schedule
 
     try:
-        trace.apply_to_schedule(Schedule(mod), remove_postproc=False)
+        # as MetaSchedule's loader replays it; no error rendering: a miss is an answer here
+        trace.apply_to_schedule(Schedule(mod, error_render_level="none"),
+                                remove_postproc=False)
     except Exception:  # TVMError, of whichever kind the missing block raises
         return False
     return True
