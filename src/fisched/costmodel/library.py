@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import tvm_error_line
 from ..metaschedule.records import applies_to, best_distinct, open_database, records_by_task
 from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
@@ -189,7 +190,7 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
                 if (folder / name).exists():
                     shutil.copy2(folder / name, folder / f"{name}.unreadable-{stamp}")
             log.warning("%s cannot be opened (%s): set aside as *.unreadable-%d, rebuilt from "
-                        "%s", folder, _error_text(err), stamp, workdir)
+                        "%s", folder, tvm_error_line(err), stamp, workdir)
     for db in sources:
         for rec in db.get_all_tuning_records():
             key = structural_hash(rec.workload.mod)
@@ -221,11 +222,6 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     return n
 
 
-def _error_text(err: Exception) -> str:
-    """The message line of a TVM error (its last line; the traceback comes first)."""
-    return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-
-
 def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
                      shipped: Path | None = SHIPPED_LIBRARY) -> list[Path]:
     """The schedule databases a tune on ``host`` in design space ``kernels`` may start from:
@@ -250,7 +246,7 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
                 db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
             except Exception as err:  # a library that cannot be opened costs its schedules only
                 log.warning("%s cannot be opened (%s): its schedules are not used", src,
-                            _error_text(err))
+                            tvm_error_line(err))
                 continue
             for i, recs in enumerate(records_by_task(db, task_mods)):
                 found[i].extend(r for r in recs if applies_to(r.trace, task_mods[i]))

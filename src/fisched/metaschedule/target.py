@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import FischedError
+from ..errors import FischedError, tvm_error_line
 from ..provenance import cpu_model, host_cpu  # host_cpu: part of every provenance
 
 
@@ -48,8 +48,7 @@ def make_target(spec: str | dict | None = None):
     try:
         target = tvm.target.Target(spec)
     except Exception as err:  # TVM raises several types; all mean the same to a user
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise FischedError(f"bad target {json.dumps(spec)}: {first}") from None
+        raise FischedError(f"bad target {json.dumps(spec)}: {tvm_error_line(err)}") from None
     if spec["kind"] == "llvm" and spec.get("mcpu"):
         _check_mcpu(target, str(spec["mcpu"]))
     return target
