@@ -23,7 +23,6 @@ atomically, so two fisched processes on one host can learn and read at once.
 from __future__ import annotations
 
 import fcntl
-import itertools
 import logging
 import os
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import tvm_error_line
-from ..metaschedule.records import applies_to, best_distinct, open_database, records_by_task
+from ..metaschedule.records import best_distinct, open_database, records_by_task
 from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
 
@@ -201,13 +200,12 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     out = ms.database.JSONDatabase(work_dir=str(tmp), module_equality="structural")
     n = 0
     for recs in groups.values():
-        ranked = best_distinct(recs, len(recs))
-        if not ranked:
+        fastest = best_distinct(recs, 1)
+        if not fastest:
             continue
-        name = ranked[0].workload  # the fastest record's workload names the group
-        best = list(itertools.islice((r for r in ranked if r.workload.same_as(name)
-                                      or applies_to(r.trace, name.mod)), keep))
-        workload = out.commit_workload(name.mod)
+        name = fastest[0].workload.mod  # the fastest record's workload names the group
+        best = best_distinct(recs, keep, replays_on=name)
+        workload = out.commit_workload(name)
         for rec in best:
             out.commit_tuning_record(ms.database.TuningRecord(
                 rec.trace, workload, run_secs=rec.run_secs, target=rec.target,
@@ -249,8 +247,8 @@ def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list
                             tvm_error_line(err))
                 continue
             for i, recs in enumerate(records_by_task(db, task_mods)):
-                found[i].extend(r for r in recs if applies_to(r.trace, task_mods[i]))
-    return [best_distinct(recs, top) for recs in found]
+                found[i].extend(recs)
+    return [best_distinct(recs, top, replays_on=mod) for recs, mod in zip(found, task_mods)]
 
 
 def shipped_prior(shipped: Path | None, library: Path = SHIPPED_LIBRARY):

@@ -143,14 +143,19 @@ def best_seconds(records: list) -> float | None:
     return min(secs) if secs else None
 
 
-def best_distinct(records: list, top: int) -> list:
-    """The ``top`` successful records with the lowest latency, one per distinct trace."""
+def best_distinct(records: list, top: int, replays_on=None) -> list:
+    """The ``top`` successful records with the lowest latency, one per distinct trace; with
+    ``replays_on`` (a module), only those whose trace replays on it (``applies_to``; a record
+    of that very module needs no check), tried fastest first until ``top`` are found."""
     seen, picked = set(), []
     for secs, record in sorted(((run_seconds(r), r) for r in records
                                 if run_seconds(r) is not None), key=lambda x: x[0]):
         key = str(record.trace)
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            continue
+        seen.add(key)
+        if (replays_on is None or record.workload.mod.same_as(replays_on)
+                or applies_to(record.trace, replays_on)):
             picked.append(record)
         if len(picked) == top:
             break
