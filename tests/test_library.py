@@ -171,10 +171,12 @@ def _parallel_record(mod, block: str, seconds: float, database):
         args_info=ms.arg_info.ArgInfo.from_prim_func(mod["main"])))
 
 
-def test_schedules_of_a_workload_named_otherwise_are_not_merged_under_it(tmp_path):
-    """Two structurally equal workloads whose blocks are named otherwise: the library keeps the
-    fastest record's workload and only the traces that replay on it, so its database still
-    loads; known schedules for a task are only those that replay on the task's module."""
+def test_schedules_of_a_workload_named_otherwise_are_renamed_onto_it(tmp_path):
+    """Two structurally equal workloads whose blocks are named otherwise (a mean lowered from two
+    models' Relax variables): the library keeps one workload, the fastest record's, with every
+    schedule renamed onto its blocks (the same schedule under two names is one), so its database
+    loads; a task named either way gets the schedules, renamed onto its own blocks."""
+    from tvm.s_tir import Schedule
     from tvm.s_tir import meta_schedule as ms
 
     from fisched.costmodel.library import _merge_schedules, known_schedules
@@ -185,17 +187,26 @@ def test_schedules_of_a_workload_named_otherwise_are_not_merged_under_it(tmp_pat
     workdir.mkdir()
     run_db = ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
     _parallel_record(first, "lv1_red", 2e-6, run_db)
+    sch = Schedule(first)  # a second schedule, known under lv1_red's name only
+    sch.split(sch.get_loops(sch.get_sblock("lv1_red"))[0], [2, None])
+    run_db.commit_tuning_record(ms.database.TuningRecord(
+        sch.trace, run_db.get_all_tuning_records()[0].workload, run_secs=[3e-6],
+        target=run_db.get_all_tuning_records()[0].target,
+        args_info=run_db.get_all_tuning_records()[0].args_info))
     folder.mkdir(parents=True)
     lib_db = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
     _parallel_record(second, "lv2_red", 1e-6, lib_db)  # faster: its workload names the group
     del run_db, lib_db
-    assert _merge_schedules(folder, workdir, keep=3) >= 1
+    assert _merge_schedules(folder, workdir, keep=3) == 2  # parallel (twice named), split
     merged = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
     recs = merged.get_all_tuning_records()  # it loads
-    assert recs and all(applies_to(r.trace, r.workload.mod) for r in recs)
-    # the lv2_red schedule is known for the task named so, not for the lv1_red one
-    assert known_schedules([first], [folder], top=3) == [[]]
-    assert len(known_schedules([second], [folder], top=3)[0]) == 1
+    assert len(recs) == 2 and all(applies_to(r.trace, second) for r in recs)
+    for mod, name, other in [(first, "lv1_red", "lv2_red"), (second, "lv2_red", "lv1_red")]:
+        known = known_schedules([mod], [folder], top=3)[0]
+        assert len(known) == 2
+        for rec in known:
+            assert applies_to(rec.trace, mod) and name in str(rec.trace)
+            assert other not in str(rec.trace)
 
 
 def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_path):
@@ -228,3 +239,66 @@ def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_pa
     assert _merge_schedules(folder, workdir, keep=3) == 1
     assert list(folder.glob("database_tuning_record.json.unreadable-*"))
     assert len(known_schedules([second], [folder], top=3)[0]) == 1
+
+
+def _task(name: str, mod):
+    from types import SimpleNamespace
+    return SimpleNamespace(name=name, mod=mod)
+
+
+def test_known_schedules_go_under_the_workload_the_database_holds(tmp_path, target):
+    """The workdir's database already holds a structurally equal workload, without records, whose
+    blocks may be named otherwise: ``commit_workload`` returns that one, so a known schedule is
+    committed under it renamed onto its blocks, and the database opens again."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from fisched.metaschedule.records import applies_to
+    from fisched.tuning.reuse import warm_start
+
+    first, second = _mean_module("lv1_red"), _mean_module("lv2_red")
+    library = tmp_path / "library"
+    library.mkdir()
+    lib_db = ms.database.JSONDatabase(work_dir=str(library), module_equality="structural")
+    _parallel_record(first, "lv1_red", 1e-6, lib_db)
+    del lib_db
+    for i, held in enumerate((second, first)):
+        workdir = tmp_path / f"run{i}"
+        workdir.mkdir()
+        run_db = ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
+        run_db.commit_workload(held)
+        assert warm_start([_task("t", first)], run_db, target, [library], rounds=1) == {"t": 1}
+        del run_db
+        recs = ms.database.JSONDatabase(work_dir=str(workdir),  # it loads
+                                        module_equality="structural").get_all_tuning_records()
+        assert len(recs) == 1 and applies_to(recs[0].trace, held)
+
+
+def test_validation_renames_a_pick_onto_the_task_blocks(tmp_path, target, monkeypatch):
+    """The workdir's schedules were measured on a structurally equal workload of another model,
+    blocks named otherwise: validation commits its pick renamed onto the task's own blocks, so
+    the picks' database opens and the pick replays on the task."""
+    from tvm.s_tir import Schedule
+    from tvm.s_tir import meta_schedule as ms
+
+    import fisched.tuning.validate as validate_mod
+    from fisched.metaschedule.records import applies_to
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    run_db = ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
+    second = _mean_module("lv2_red")
+    _parallel_record(second, "lv2_red", 1e-6, run_db)
+    record = run_db.get_all_tuning_records()[0]
+    sch = Schedule(second)  # a second, distinct schedule: validation needs a choice
+    sch.split(sch.get_loops(sch.get_sblock("lv2_red"))[0], [2, None])
+    run_db.commit_tuning_record(ms.database.TuningRecord(
+        sch.trace, record.workload, run_secs=[2e-6], target=record.target,
+        args_info=record.args_info))
+    del run_db
+    for block in ("lv1_red", "lv2_red"):
+        task = _task("t", _mean_module(block))
+        monkeypatch.setattr(validate_mod, "extract", lambda model, target, t=task: [t])
+        summary = validate_mod.validate(None, workdir, target, top=2, rounds=1)
+        assert [row["task"] for row in summary["tasks"]] == ["t"]
+        picks = validate_mod.open_validated(workdir).get_all_tuning_records()  # it opens
+        assert len(picks) == 1 and applies_to(picks[0].trace, task.mod)

@@ -143,10 +143,65 @@ def best_seconds(records: list) -> float | None:
     return min(secs) if secs else None
 
 
+def _block_names(mod) -> list[str]:
+    """The names of ``mod``'s blocks, depth first from each function's root block: the same
+    order for structurally equal modules, whatever they name their blocks."""
+    from tvm.s_tir import Schedule
+
+    sch = Schedule(mod, error_render_level="none")
+    names: list[str] = []
+
+    def walk(block) -> None:
+        names.append(sch.get(block).name_hint)
+        for child in sch.get_child_blocks(block):
+            walk(child)
+
+    for gvar in mod.get_global_vars():
+        walk(sch.get_sblock("root", func_name=gvar.name_hint))
+    return names
+
+
+def for_module(record, mod):
+    """``record`` as a record of ``mod``, a structurally equal module: the record itself if its
+    trace replays on ``mod`` (``applies_to``); else, where ``mod`` names its blocks otherwise
+    (structural equality ignores block names, and a reduction's block is named after its Relax
+    variable, so the same mean is ``lv479_red`` in one model and ``lv12_red`` in another), its
+    trace with each block looked up by ``mod``'s name for it, under a workload of ``mod``; None
+    if that does not replay either."""
+    from tvm.s_tir import Schedule, Trace
+    from tvm.s_tir import meta_schedule as ms
+
+    if record.workload.mod.same_as(mod) or applies_to(record.trace, mod):
+        return record
+    try:
+        theirs, ours = _block_names(record.workload.mod), _block_names(mod)
+    except Exception:  # no root block to walk from: not a module a schedule renames onto
+        return None
+    rename: dict[str, str] = {}
+    for old, new in zip(theirs, ours):
+        if rename.setdefault(old, new) != new:  # one name for two blocks: no single mapping
+            return None
+    if len(theirs) != len(ours):
+        return None
+    insts, decisions = record.trace.as_json(remove_postproc=False)
+    renamed = [[kind, inputs, [rename.get(str(attrs[0]), attrs[0]), *attrs[1:]]
+                if kind == "GetSBlock" else attrs, outputs]
+               for kind, inputs, attrs, outputs in insts]
+    sch = Schedule(mod, error_render_level="none")
+    try:
+        Trace.apply_json_to_schedule([renamed, decisions], sch)
+    except Exception:  # TVMError: the schedule does not fit this module after all
+        return None
+    return ms.database.TuningRecord(sch.trace, ms.database.Workload(mod),
+                                    run_secs=record.run_secs, target=record.target,
+                                    args_info=record.args_info)
+
+
 def best_distinct(records: list, top: int, replays_on=None) -> list:
     """The ``top`` successful records with the lowest latency, one per distinct trace; with
-    ``replays_on`` (a module), only those whose trace replays on it (``applies_to``; a record
-    of that very module needs no check), tried fastest first until ``top`` are found."""
+    ``replays_on`` (a module), each as a record of that module (``for_module``: its blocks
+    renamed where that module names them otherwise) and only those that replay on it, tried
+    fastest first until ``top`` are found."""
     seen, picked = set(), []
     for secs, record in sorted(((run_seconds(r), r) for r in records
                                 if run_seconds(r) is not None), key=lambda x: x[0]):
@@ -154,9 +209,12 @@ def best_distinct(records: list, top: int, replays_on=None) -> list:
         if key in seen:
             continue
         seen.add(key)
-        if (replays_on is None or record.workload.mod.same_as(replays_on)
-                or applies_to(record.trace, replays_on)):
-            picked.append(record)
+        if replays_on is not None:
+            record = for_module(record, replays_on)
+            if record is None or str(record.trace) in seen - {key}:  # renamed, a known one
+                continue
+            seen.add(str(record.trace))
+        picked.append(record)
         if len(picked) == top:
             break
     return picked

@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 
 from ..costmodel.library import known_schedules
-from ..metaschedule.records import records_by_task
+from ..errors import tvm_error_line
+from ..metaschedule.records import for_module, records_by_task
 from .validate import retime
 
 log = logging.getLogger("fisched")
@@ -41,15 +42,26 @@ def warm_start(tasks: list, database, target, sources: list[Path],
             cands, times = retime(known, target, rounds)
         except Exception as err:  # a schedule that no longer builds here: start from nothing
             log.warning("%s: known schedules do not build here (%s)", task.name,
-                        str(err).splitlines()[0] if str(err) else type(err).__name__)
+                        tvm_error_line(err))
             continue
+        # the database may already hold a structurally equal workload (committed without
+        # records) whose blocks are named otherwise: commit_workload returns that one, and each
+        # trace goes under it as a record of its module (``for_module``), or the database
+        # would not load again
         workload = database.commit_workload(task.mod)
-        for rec, cand, secs in zip(known, cands, times):
+        fits = [(k, for_module(known[k], workload.mod)) for k in range(len(known))]
+        fits = [(k, rec) for k, rec in fits if rec is not None]
+        for k, rec in fits:
             database.commit_tuning_record(ms.database.TuningRecord(
-                rec.trace, workload, run_secs=secs, target=target, args_info=cand.args_info))
-        reused[task.name] = len(known)
+                rec.trace, workload, run_secs=times[k], target=target,
+                args_info=cands[k].args_info))
+        if not fits:
+            log.warning("%s: known schedules do not replay on the database's workload",
+                        task.name)
+            continue
+        reused[task.name] = len(fits)
         log.info("%s: started from %d known schedules (best %.3f ms here)", task.name,
-                 len(known), min(min(t) for t in times) * 1e3)
+                 len(fits), min(min(times[k]) for k, _ in fits) * 1e3)
     return reused
 
 

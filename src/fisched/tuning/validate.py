@@ -89,7 +89,10 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     picks = ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
     summary = []
     for task, recs in zip(tasks, records):
-        contenders = best_distinct(recs, top)
+        # only schedules that replay on the task's own module: the workdir may hold a
+        # structurally equal workload of another model whose blocks are named otherwise, and a
+        # pick committed under task.mod must replay on it or the picks' database won't open
+        contenders = best_distinct(recs, top, replays_on=task.mod)
         if len(contenders) < 2:
             continue
         cands, times = retime(contenders, target, rounds)
