@@ -146,15 +146,15 @@ def test_the_fi_model_default_prior_adds_the_local_library(tmp_path):
     assert hosts == {"hostA", "hostB", "nohost"}
 
 
-def _mean_module(block: str):
+def _mean_module(block: str, rows: int = 4):
     """A row sum whose block is named ``block``: structurally equal for any name, as a mean
     lowered from two models' Relax variables (``lv479_red``) is."""
     import tvm
     from tvm import te
 
-    a = te.placeholder((4, 8), name="A")
+    a = te.placeholder((rows, 8), name="A")
     k = te.reduce_axis((0, 8), name="k")
-    b = te.compute((4,), lambda i: te.sum(a[i, k], axis=k), name=block)
+    b = te.compute((rows,), lambda i: te.sum(a[i, k], axis=k), name=block)
     return tvm.IRModule({"main": te.create_prim_func([a, b])})
 
 
@@ -209,10 +209,10 @@ def test_schedules_of_a_workload_named_otherwise_are_renamed_onto_it(tmp_path):
             assert other not in str(rec.trace)
 
 
-def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_path):
+def test_a_library_that_cannot_be_opened_costs_only_its_bad_records(tmp_path):
     """A library database MetaSchedule cannot open (a trace committed under a workload that
-    names its blocks otherwise, as fisched once merged them) is skipped by ``known_schedules``
-    and, on the next merge, set aside and rebuilt from the new run."""
+    names its blocks otherwise, as fisched once merged them) still gives its other records to
+    ``known_schedules``; the next merge copies the files aside and keeps those records."""
     from tvm.s_tir import Schedule
     from tvm.s_tir import meta_schedule as ms
     from tvm.target import Target
@@ -220,9 +220,11 @@ def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_pa
     from fisched.costmodel.library import _merge_schedules, known_schedules
 
     first, second = _mean_module("lv1_red"), _mean_module("lv2_red")
+    other = _mean_module("lv1_red", rows=6)  # another workload, whose record is sound
     folder = tmp_path / "library" / "h" / "schedules" / "k"
     folder.mkdir(parents=True)
     poisoned = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+    _parallel_record(other, "lv1_red", 1e-6, poisoned)
     sch = Schedule(first)
     sch.parallel(sch.get_loops(sch.get_sblock("lv1_red"))[0])
     poisoned.commit_tuning_record(ms.database.TuningRecord(  # lv1_red's trace under lv2_red
@@ -231,14 +233,14 @@ def test_a_library_that_cannot_be_opened_costs_its_schedules_not_the_tune(tmp_pa
     del poisoned
     with pytest.raises(Exception):
         ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
-    assert known_schedules([second], [folder], top=3) == [[]]
+    assert [len(k) for k in known_schedules([second, other], [folder], top=3)] == [0, 1]
     workdir = tmp_path / "run"
     workdir.mkdir()
     _parallel_record(second, "lv2_red", 2e-6, ms.database.JSONDatabase(
         work_dir=str(workdir), module_equality="structural"))
-    assert _merge_schedules(folder, workdir, keep=3) == 1
+    assert _merge_schedules(folder, workdir, keep=3) == 2  # the run's and the sound one
     assert list(folder.glob("database_tuning_record.json.unreadable-*"))
-    assert len(known_schedules([second], [folder], top=3)[0]) == 1
+    assert [len(k) for k in known_schedules([second, other], [folder], top=3)] == [1, 1]
 
 
 def _task(name: str, mod):

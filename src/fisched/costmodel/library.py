@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import tvm_error_line
-from ..metaschedule.records import best_distinct, open_database, records_by_task
+from ..metaschedule.records import best_distinct, group_by_task, open_database, readable_records
 from ..workdir import RECORD_FILE, WORKLOAD_FILE, meta_kernels, read_meta
 from .dataset import Dataset, build_dataset, concat_datasets, load_dataset
 
@@ -172,26 +172,17 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     ``workdir``'s database; returns the records it holds. The caller holds the lock.
 
     Structurally equal workloads are one workload here, named by the fastest record's own
-    workload; a record of another one whose trace does not replay on it (blocks named
-    otherwise: ``applies_to``) is left out, or the database would not load."""
+    workload; a record of another one that names its blocks otherwise is renamed onto it
+    (``for_module``), or the database would not load."""
     from tvm.s_tir import meta_schedule as ms
     from tvm_ffi import structural_hash
 
     groups: dict[int, list] = {}  # structural hash -> records
-    sources = [open_database(workdir)]
+    sources = [open_database(workdir).get_all_tuning_records()]
     if (folder / RECORD_FILE).exists():
-        try:
-            sources.append(ms.database.JSONDatabase(work_dir=str(folder),
-                                                    module_equality="structural"))
-        except Exception as err:  # e.g. a foreign trace merged in before applies_to
-            stamp = int(time.time())
-            for name in (WORKLOAD_FILE, RECORD_FILE):
-                if (folder / name).exists():
-                    shutil.copy2(folder / name, folder / f"{name}.unreadable-{stamp}")
-            log.warning("%s cannot be opened (%s): set aside as *.unreadable-%d, rebuilt from "
-                        "%s", folder, tvm_error_line(err), stamp, workdir)
-    for db in sources:
-        for rec in db.get_all_tuning_records():
+        sources.append(_library_records(folder, set_aside=True))
+    for records in sources:
+        for rec in records:
             key = structural_hash(rec.workload.mod)
             groups.setdefault(key, []).append(rec)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -220,6 +211,33 @@ def _merge_schedules(folder: Path, workdir: Path, keep: int) -> int:
     return n
 
 
+def _library_records(folder: Path, set_aside: bool = False) -> list:
+    """The records of the schedule database in ``folder``. One MetaSchedule cannot open (a
+    trace committed under a workload that names its blocks otherwise, as fisched once merged
+    them) costs only the records that do not parse (``readable_records``); with ``set_aside``
+    (a merge, which rewrites the folder) the files are first copied aside as
+    ``*.unreadable-<time>``."""
+    from tvm.s_tir import meta_schedule as ms
+
+    try:
+        db = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
+        return db.get_all_tuning_records()
+    except Exception as err:
+        why = tvm_error_line(err)
+    stamp = int(time.time())
+    if set_aside:
+        for name in (WORKLOAD_FILE, RECORD_FILE):
+            if (folder / name).exists():
+                shutil.copy2(folder / name, folder / f"{name}.unreadable-{stamp}")
+    try:
+        records, bad = readable_records(folder)
+    except OSError:  # a file missing beside the other
+        records, bad = [], "all"
+    log.warning("%s cannot be opened whole (%s): %s record(s) that do not parse left out%s",
+                folder, why, bad, f"; copied aside as *.unreadable-{stamp}" if set_aside else "")
+    return records
+
+
 def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
                      shipped: Path | None = SHIPPED_LIBRARY) -> list[Path]:
     """The schedule databases a tune on ``host`` in design space ``kernels`` may start from:
@@ -231,23 +249,16 @@ def schedule_sources(host: str, kernels: str, root: str | Path | None = None,
 
 
 def known_schedules(task_mods: list, sources: list[Path], top: int) -> list[list]:
-    """Per task, the ``top`` best records of structurally equal workloads in ``sources`` whose
-    traces replay on the task's own module (``applies_to``: a structurally equal workload may
-    name its blocks otherwise, and such a record, committed under the task, would make the
-    task's database fail to load)."""
-    from tvm.s_tir import meta_schedule as ms
-
+    """Per task, the ``top`` best records of structurally equal workloads in ``sources``, each
+    as a record of the task's own module (``for_module``: a structurally equal workload may
+    name its blocks otherwise, and its trace, committed under the task unrenamed, would make
+    the task's database fail to load)."""
     found: list[list] = [[] for _ in task_mods]
     for src in sources:
         with _locked(src.parent.parent, exclusive=False):  # the host folder's lock
-            try:
-                db = ms.database.JSONDatabase(work_dir=str(src), module_equality="structural")
-            except Exception as err:  # a library that cannot be opened costs its schedules only
-                log.warning("%s cannot be opened (%s): its schedules are not used", src,
-                            tvm_error_line(err))
-                continue
-            for i, recs in enumerate(records_by_task(db, task_mods)):
-                found[i].extend(recs)
+            records = _library_records(src)
+        for i, recs in enumerate(group_by_task(records, task_mods)):
+            found[i].extend(recs)
     return [best_distinct(recs, top, replays_on=mod) for recs, mod in zip(found, task_mods)]
 
 

@@ -103,15 +103,44 @@ def run_seconds(record) -> float | None:
     return mean_seconds(record.run_secs)
 
 
+def readable_records(folder: str | Path) -> tuple[list, int]:
+    """The records of the JSON database in ``folder`` that parse against their workload, and how
+    many did not: for a database MetaSchedule refuses whole (it replays every record's trace on
+    its workload when it opens one, and fails on the first that names a block the workload
+    lacks), what can be kept of it, record by record."""
+    from tvm.s_tir import meta_schedule as ms
+
+    folder = Path(folder)
+    workloads = []
+    for line in (folder / WORKLOAD_FILE).read_text().splitlines():
+        try:
+            workloads.append(ms.database.Workload.from_json(json.loads(line)))
+        except Exception:  # keep the line numbering: records index workloads by line
+            workloads.append(None)
+    records, bad = [], 0
+    for line in (folder / RECORD_FILE).read_text().splitlines():
+        try:
+            index, record = json.loads(line)
+            records.append(ms.database.TuningRecord.from_json(record, workloads[index]))
+        except Exception:  # a damaged line, a lost workload, a trace that does not replay
+            bad += 1
+    return records, bad
+
+
 def records_by_task(database, task_mods: list) -> list[list]:
     """All records (failed ones included) of each task module, in the database's order."""
+    return group_by_task(database.get_all_tuning_records(), task_mods)
+
+
+def group_by_task(records, task_mods: list) -> list[list]:
+    """Of ``records``, those of each task module (structurally equal), in their order."""
     from tvm_ffi import structural_equal, structural_hash
 
     index = {}
     for i, mod in enumerate(task_mods):
         index.setdefault(structural_hash(mod), []).append(i)
     grouped: list[list] = [[] for _ in task_mods]
-    for record in database.get_all_tuning_records():
+    for record in records:
         for i in index.get(structural_hash(record.workload.mod), []):
             if structural_equal(record.workload.mod, task_mods[i]):
                 grouped[i].append(record)
