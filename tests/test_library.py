@@ -248,10 +248,11 @@ def _task(name: str, mod):
     return SimpleNamespace(name=name, mod=mod)
 
 
-def test_known_schedules_go_under_the_workload_the_database_holds(tmp_path, target):
-    """The workdir's database already holds a structurally equal workload, without records, whose
-    blocks may be named otherwise: ``commit_workload`` returns that one, so a known schedule is
-    committed under it renamed onto its blocks, and the database opens again."""
+def test_known_schedules_start_a_task_only_under_its_own_block_names(tmp_path, target):
+    """The workdir's database already holds the task's workload, without records: known
+    schedules go under it. Where it holds a structurally equal one whose blocks are named
+    otherwise (``commit_workload`` returns that one, and MetaSchedule's search of the task
+    would not replay its records), the task starts from nothing, and the database still opens."""
     from tvm.s_tir import meta_schedule as ms
 
     from fisched.metaschedule.records import applies_to
@@ -261,18 +262,45 @@ def test_known_schedules_go_under_the_workload_the_database_holds(tmp_path, targ
     library = tmp_path / "library"
     library.mkdir()
     lib_db = ms.database.JSONDatabase(work_dir=str(library), module_equality="structural")
-    _parallel_record(first, "lv1_red", 1e-6, lib_db)
+    _parallel_record(second, "lv2_red", 1e-6, lib_db)  # renamed onto the task's blocks
     del lib_db
-    for i, held in enumerate((second, first)):
+    for i, (held, reused) in enumerate([(second, {}), (first, {"t": 1})]):
         workdir = tmp_path / f"run{i}"
         workdir.mkdir()
         run_db = ms.database.JSONDatabase(work_dir=str(workdir), module_equality="structural")
         run_db.commit_workload(held)
-        assert warm_start([_task("t", first)], run_db, target, [library], rounds=1) == {"t": 1}
+        assert warm_start([_task("t", first)], run_db, target, [library], rounds=1) == reused
         del run_db
         recs = ms.database.JSONDatabase(work_dir=str(workdir),  # it loads
                                         module_equality="structural").get_all_tuning_records()
-        assert len(recs) == 1 and applies_to(recs[0].trace, held)
+        assert len(recs) == len(reused) and all(applies_to(r.trace, first) for r in recs)
+
+
+def test_a_trace_is_renamed_at_the_blocks_it_made_too():
+    """An rfactor makes a block named after the reduction's (``lv1_red_rf``), which the trace
+    then looks up by that name: renamed onto a module whose reduction is ``lv2_red``, the
+    lookup is of ``lv2_red_rf``, and the schedule is the same one."""
+    from tvm.s_tir import Schedule
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.target import Target
+
+    from fisched.metaschedule.records import for_module
+
+    first, second = _mean_module("lv1_red"), _mean_module("lv2_red")
+    sch = Schedule(first)
+    _, k = sch.get_loops(sch.get_sblock("lv1_red"))
+    _, inner = sch.split(k, [2, None])
+    sch.rfactor(inner, 0)
+    sch.parallel(sch.get_loops(sch.get_sblock("lv1_red_rf"))[0])
+    record = ms.database.TuningRecord(
+        sch.trace, ms.database.Workload(first), run_secs=[1e-6], target=Target("llvm"),
+        args_info=ms.arg_info.ArgInfo.from_prim_func(first["main"]))
+    moved = for_module(record, second)
+    assert moved is not None and moved.workload.mod.same_as(second)
+    assert "lv2_red_rf" in str(moved.trace) and "lv1_red" not in str(moved.trace)
+    again = Schedule(second)
+    moved.trace.apply_to_schedule(again, remove_postproc=False)
+    assert str(again.mod).replace("lv2_red", "lv1_red") == str(sch.mod)
 
 
 def test_validation_renames_a_pick_onto_the_task_blocks(tmp_path, target, monkeypatch):

@@ -233,8 +233,9 @@ def _library_records(folder: Path, set_aside: bool = False) -> list:
         records, bad = readable_records(folder)
     except OSError:  # a file missing beside the other
         records, bad = [], "all"
-    log.warning("%s cannot be opened whole (%s): %s record(s) that do not parse left out%s",
-                folder, why, bad, f"; copied aside as *.unreadable-{stamp}" if set_aside else "")
+    log.warning("%s cannot be opened whole (%s): read record by record, %s left out%s", folder,
+                why, f"{bad} that do not parse" if bad else "none",
+                f"; copied aside as *.unreadable-{stamp}" if set_aside else "")
     return records
 
 

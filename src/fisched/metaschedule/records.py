@@ -112,15 +112,20 @@ def readable_records(folder: str | Path) -> tuple[list, int]:
 
     folder = Path(folder)
     workloads = []
-    for line in (folder / WORKLOAD_FILE).read_text().splitlines():
+    lines = (folder / WORKLOAD_FILE).read_text().split("\n")  # "\n" only, as MetaSchedule
+    for line in (ln for ln in lines if ln.strip()):
         try:
             workloads.append(ms.database.Workload.from_json(json.loads(line)))
         except Exception:  # keep the line numbering: records index workloads by line
             workloads.append(None)
     records, bad = [], 0
-    for line in (folder / RECORD_FILE).read_text().splitlines():
+    for line in (folder / RECORD_FILE).read_text().split("\n"):
+        if not line.strip():
+            continue
         try:
             index, record = json.loads(line)
+            if not 0 <= index < len(workloads):
+                raise IndexError(index)
             records.append(ms.database.TuningRecord.from_json(record, workloads[index]))
         except Exception:  # a damaged line, a lost workload, a trace that does not replay
             bad += 1
@@ -172,52 +177,78 @@ def best_seconds(records: list) -> float | None:
     return min(secs) if secs else None
 
 
-def _block_names(mod) -> list[str]:
-    """The names of ``mod``'s blocks, depth first from each function's root block: the same
-    order for structurally equal modules, whatever they name their blocks."""
+def block_names(mod) -> list[tuple[str, str]]:
+    """``mod``'s blocks as (function, block name), depth first from each function's root block,
+    functions by name: the same order for structurally equal modules, whatever they name their
+    blocks."""
     from tvm.s_tir import Schedule
 
     sch = Schedule(mod, error_render_level="none")
-    names: list[str] = []
-
-    def walk(block) -> None:
-        names.append(sch.get(block).name_hint)
-        for child in sch.get_child_blocks(block):
-            walk(child)
-
+    names: list[tuple[str, str]] = []
     for gvar in mod.get_global_vars():
-        walk(sch.get_sblock("root", func_name=gvar.name_hint))
+        func = gvar.name_hint
+
+        def walk(block) -> None:
+            names.append((func, sch.get(block).name_hint))
+            for child in sch.get_child_blocks(block):
+                walk(child)
+
+        walk(sch.get_sblock("root", func_name=func))
     return names
 
 
+# Trace instructions that neither add, remove, rename nor move a block: between two GetSBlock
+# lookups with only these in between, both schedules' block lists stay as they were
+_BLOCKS_KEPT = {"GetSBlock", "GetLoops", "GetChildBlocks", "GetProducers", "GetConsumers",
+                "SamplePerfectTile", "SampleCategorical", "SampleComputeLocation", "Annotate",
+                "Unannotate", "EnterPostproc", "Split", "Fuse", "Reorder", "Parallel",
+                "Vectorize", "Unroll", "Bind"}
+
+
 def for_module(record, mod):
-    """``record`` as a record of ``mod``, a structurally equal module: the record itself if its
-    trace replays on ``mod`` (``applies_to``); else, where ``mod`` names its blocks otherwise
-    (structural equality ignores block names, and a reduction's block is named after its Relax
-    variable, so the same mean is ``lv479_red`` in one model and ``lv12_red`` in another), its
-    trace with each block looked up by ``mod``'s name for it, under a workload of ``mod``; None
-    if that does not replay either."""
+    """``record`` as a record of ``mod``, a structurally equal module, or None if it does not
+    replay on it. Structural equality ignores block names, and a reduction's block is named
+    after its Relax variable, so the same mean is ``lv479_red`` in one model and ``lv12_red`` in
+    another. Where ``mod`` names its blocks otherwise, each block the trace looks up by name
+    (``GetSBlock``: the workload's own blocks, and those the trace made before the lookup, such
+    as an rfactor's ``lv479_red_rf``) is looked up by ``mod``'s name for the block at the same
+    place, both schedules replayed to that instruction; the renamed trace goes under a
+    workload of ``mod``."""
     from tvm.s_tir import Schedule, Trace
     from tvm.s_tir import meta_schedule as ms
+    from tvm_ffi import structural_equal
 
-    if record.workload.mod.same_as(mod) or applies_to(record.trace, mod):
+    theirs = record.workload.mod
+    if theirs.same_as(mod):
         return record
-    try:
-        theirs, ours = _block_names(record.workload.mod), _block_names(mod)
-    except Exception:  # no root block to walk from: not a module a schedule renames onto
+    if not structural_equal(theirs, mod):
         return None
-    rename: dict[str, str] = {}
-    for old, new in zip(theirs, ours):
-        if rename.setdefault(old, new) != new:  # one name for two blocks: no single mapping
-            return None
-    if len(theirs) != len(ours):
-        return None
+    if block_names(theirs) == block_names(mod):
+        return record if applies_to(record.trace, mod) else None
     insts, decisions = record.trace.as_json(remove_postproc=False)
-    renamed = [[kind, inputs, [rename.get(str(attrs[0]), attrs[0]), *attrs[1:]]
-                if kind == "GetSBlock" else attrs, outputs]
-               for kind, inputs, attrs, outputs in insts]
-    sch = Schedule(mod, error_render_level="none")
+    insts = [list(inst) for inst in insts]
+    renamed: list[list] = []
+
+    def state(module, prefix: list) -> list[tuple[str, str]]:  # blocks after ``prefix``
+        sch = Schedule(module, error_render_level="none")
+        Trace.apply_json_to_schedule(
+            [prefix, [d for d in decisions if int(d[0]) < len(prefix)]], sch)
+        return block_names(sch.mod)
+
     try:
+        blocks, stale = None, True
+        for kind, inputs, attrs, outputs in insts:
+            if kind == "GetSBlock":
+                if stale:
+                    blocks = state(theirs, insts[:len(renamed)]), state(mod, renamed)
+                    stale = False
+                key = (str(attrs[1]), str(attrs[0]))
+                if blocks[0].count(key) != 1 or len(blocks[0]) != len(blocks[1]):
+                    return None  # no block, or no single one, to look up by place
+                attrs = [blocks[1][blocks[0].index(key)][1], *attrs[1:]]
+            stale = stale or kind not in _BLOCKS_KEPT
+            renamed.append([kind, inputs, attrs, outputs])
+        sch = Schedule(mod, error_render_level="none")
         Trace.apply_json_to_schedule([renamed, decisions], sch)
     except Exception:  # TVMError: the schedule does not fit this module after all
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..costmodel.library import known_schedules
 from ..errors import tvm_error_line
-from ..metaschedule.records import for_module, records_by_task
+from ..metaschedule.records import block_names, records_by_task
 from .validate import retime
 
 log = logging.getLogger("fisched")
@@ -38,30 +38,27 @@ def warm_start(tasks: list, database, target, sources: list[Path],
     for task, known in zip(fresh, known_schedules([t.mod for t in fresh], sources, top)):
         if not known:
             continue
+        # a workload the database already holds, structurally equal but with its blocks named
+        # otherwise (one commit_workload returns for the task), takes no schedule of the task's
+        # module, and MetaSchedule's search of the task would not replay it: start from nothing
+        workload = database.commit_workload(task.mod)
+        if (not workload.mod.same_as(task.mod)
+                and block_names(workload.mod) != block_names(task.mod)):
+            log.warning("%s: the database holds this workload with other block names; not "
+                        "started from known schedules", task.name)
+            continue
         try:
             cands, times = retime(known, target, rounds)
         except Exception as err:  # a schedule that no longer builds here: start from nothing
             log.warning("%s: known schedules do not build here (%s)", task.name,
                         tvm_error_line(err))
             continue
-        # the database may already hold a structurally equal workload (committed without
-        # records) whose blocks are named otherwise: commit_workload returns that one, and each
-        # trace goes under it as a record of its module (``for_module``), or the database
-        # would not load again
-        workload = database.commit_workload(task.mod)
-        fits = [(k, for_module(known[k], workload.mod)) for k in range(len(known))]
-        fits = [(k, rec) for k, rec in fits if rec is not None]
-        for k, rec in fits:
+        for rec, cand, secs in zip(known, cands, times):
             database.commit_tuning_record(ms.database.TuningRecord(
-                rec.trace, workload, run_secs=times[k], target=target,
-                args_info=cands[k].args_info))
-        if not fits:
-            log.warning("%s: known schedules do not replay on the database's workload",
-                        task.name)
-            continue
-        reused[task.name] = len(fits)
+                rec.trace, workload, run_secs=secs, target=target, args_info=cand.args_info))
+        reused[task.name] = len(known)
         log.info("%s: started from %d known schedules (best %.3f ms here)", task.name,
-                 len(fits), min(min(times[k]) for k, _ in fits) * 1e3)
+                 len(known), min(min(t) for t in times) * 1e3)
     return reused
 
 

@@ -89,9 +89,10 @@ def validate(model, workdir: str | Path, target, top: int = DEFAULT_TOP,
     picks = ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
     summary = []
     for task, recs in zip(tasks, records):
-        # only schedules that replay on the task's own module: the workdir may hold a
-        # structurally equal workload of another model whose blocks are named otherwise, and a
-        # pick committed under task.mod must replay on it or the picks' database won't open
+        # each as a schedule of the task's own module (renamed where a workload of the
+        # workdir names its blocks otherwise; ``fisched tune`` keeps one model per workdir, so
+        # only a workdir filled by other means has them): the pick goes under task.mod, and
+        # one that did not replay on it would leave the picks' database unopenable
         contenders = best_distinct(recs, top, replays_on=task.mod)
         if len(contenders) < 2:
             continue
