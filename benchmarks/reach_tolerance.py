@@ -119,8 +119,8 @@ def markdown(result: dict, command: str) -> str:
              "there counts as slowest; -: not more than half got there; how many did in "
              "brackets); first estimate: the arm's first (every task measured once) over "
              f"{result['base']}'s final, median", "",
-             f"| model | arm | seeds | first estimate / {result['base']}'s final | {heads} |",
-             "|---|---|---|---|" + "---|" * len(TOLERANCES)]
+             f"| model | arm | runs | seeds | first estimate / {result['base']}'s final | "
+             f"{heads} |", "|---|---|---|---|---|" + "---|" * len(TOLERANCES)]
     for entry in result["folders"]:
         for model, m in entry["models"].items():
             cells = []
@@ -128,7 +128,8 @@ def markdown(result: dict, command: str) -> str:
                 v = m["median"][f"{tol:g}"]
                 cells.append(f"{fmt(v['arm'])} / {fmt(v['base'])} "
                              f"({v['arm_reached']}/{len(m['seeds'])})")
-            lines.append(f"| {model} | {entry['arm']} | {len(m['seeds'])} | "
+            runs = Path(entry["folder"]).parent.name  # results/<experiment>/<host>
+            lines.append(f"| {model} | {entry['arm']} | {runs} | {len(m['seeds'])} | "
                          f"{fmt(m['median']['first'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
