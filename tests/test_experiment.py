@@ -353,8 +353,9 @@ def test_reach_tolerance_reads_both_arms_against_the_baselines_final_estimate():
     assert medians["0.01"]["arm"] == pytest.approx(0.2)
     assert medians["first"] == pytest.approx(1.01)
     table = reach.markdown({"host_cpu": "h", "base": "xgb", "command": "c",
-                            "folders": [{"arm": "fi", "models": models}]}, "c")
-    assert "| m | fi | 2 | 1.01 | - / 1.00 (1/2) | 0.20 / 1.00 (2/2) |" in table
+                            "folders": [{"folder": "results/exp/h", "arm": "fi",
+                                         "models": models}]}, "c")
+    assert "| m | fi | exp | 2 | 1.01 | - / 1.00 (1/2) | 0.20 / 1.00 (2/2) |" in table
 
 
 def test_reuse_gain_takes_the_known_schedules_from_the_runs_first_records():
