@@ -48,7 +48,7 @@ def repair(workdir: str | Path) -> list[str]:
     notes = []
     n_workloads = None
     if wpath.exists():
-        lines = wpath.read_text().splitlines()
+        lines = wpath.read_text().split("\n")  # "\n" only, as MetaSchedule
         good = [ln for ln in lines if ln.strip() and _parse(ln) is not None]
         bad = [ln for ln in lines if ln.strip() and _parse(ln) is None]
         if bad:
@@ -60,16 +60,16 @@ def repair(workdir: str | Path) -> list[str]:
             notes.append(f"{wpath}: set aside {len(bad)} unreadable line(s)")
         n_workloads = len(good)
     if rpath.exists():
-        lines = rpath.read_text().splitlines()
-        parsed = [(ln, _parse(ln)) for ln in lines if ln.strip()]
+        text = rpath.read_text()
+        parsed = [(ln, _parse(ln)) for ln in text.split("\n") if ln.strip()]
 
         def ok(rec) -> bool:  # [workload index, record]; the workload must still exist
             return (isinstance(rec, list) and len(rec) == 2 and isinstance(rec[0], int)
-                    and (n_workloads is None or rec[0] < n_workloads))
+                    and rec[0] >= 0 and (n_workloads is None or rec[0] < n_workloads))
 
         good = [ln for ln, rec in parsed if ok(rec)]
         bad = [ln for ln, rec in parsed if not ok(rec)]
-        if bad or (lines and not rpath.read_text().endswith("\n")):
+        if bad or (text and not text.endswith("\n")):
             _set_aside(rpath, good, bad)
             if bad:
                 notes.append(f"{rpath}: set aside {len(bad)} unreadable record(s) "
@@ -223,8 +223,8 @@ def for_module(record, mod):
         return record
     if not structural_equal(theirs, mod):
         return None
-    if block_names(theirs) == block_names(mod):
-        return record if applies_to(record.trace, mod) else None
+    if applies_to(record.trace, mod):  # the same names, or none the trace looks up differ
+        return record
     insts, decisions = record.trace.as_json(remove_postproc=False)
     insts = [list(inst) for inst in insts]
     renamed: list[list] = []
@@ -245,13 +245,16 @@ def for_module(record, mod):
                 key = (str(attrs[1]), str(attrs[0]))
                 if blocks[0].count(key) != 1 or len(blocks[0]) != len(blocks[1]):
                     return None  # no block, or no single one, to look up by place
-                attrs = [blocks[1][blocks[0].index(key)][1], *attrs[1:]]
+                func, name = blocks[1][blocks[0].index(key)]
+                if func != key[0]:
+                    return None
+                attrs = [name, *attrs[1:]]
             stale = stale or kind not in _BLOCKS_KEPT
             renamed.append([kind, inputs, attrs, outputs])
         sch = Schedule(mod, error_render_level="none")
         Trace.apply_json_to_schedule([renamed, decisions], sch)
-    except Exception:  # TVMError: the schedule does not fit this module after all
-        return None
+    except Exception:  # TVMError: the schedule does not fit this module after all, or a
+        return None    # module with no root block to list blocks from
     return ms.database.TuningRecord(sch.trace, ms.database.Workload(mod),
                                     run_secs=record.run_secs, target=record.target,
                                     args_info=record.args_info)

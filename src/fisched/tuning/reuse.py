@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..costmodel.library import known_schedules
 from ..errors import tvm_error_line
-from ..metaschedule.records import block_names, records_by_task
+from ..metaschedule.records import applies_to, records_by_task
 from .validate import retime
 
 log = logging.getLogger("fisched")
@@ -38,12 +38,13 @@ def warm_start(tasks: list, database, target, sources: list[Path],
     for task, known in zip(fresh, known_schedules([t.mod for t in fresh], sources, top)):
         if not known:
             continue
-        # a workload the database already holds, structurally equal but with its blocks named
-        # otherwise (one commit_workload returns for the task), takes no schedule of the task's
-        # module, and MetaSchedule's search of the task would not replay it: start from nothing
+        # a workload the database already holds, structurally equal but with its blocks (or
+        # the buffers blocks a trace makes are named after) named otherwise, which
+        # commit_workload returns for the task, takes no schedule of the task's module, and
+        # MetaSchedule's search of the task would not replay it: start from nothing
         workload = database.commit_workload(task.mod)
-        if (not workload.mod.same_as(task.mod)
-                and block_names(workload.mod) != block_names(task.mod)):
+        if not (workload.mod.same_as(task.mod)
+                or all(applies_to(rec.trace, workload.mod) for rec in known)):
             log.warning("%s: the database holds this workload with other block names; not "
                         "started from known schedules", task.name)
             continue
