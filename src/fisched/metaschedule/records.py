@@ -119,9 +119,8 @@ def readable_records(folder: str | Path) -> tuple[list, int]:
         except Exception:  # keep the line numbering: records index workloads by line
             workloads.append(None)
     records, bad = [], 0
-    for line in (folder / RECORD_FILE).read_text().split("\n"):
-        if not line.strip():
-            continue
+    lines = (folder / RECORD_FILE).read_text().split("\n")
+    for line in (ln for ln in lines if ln.strip()):
         try:
             index, record = json.loads(line)
             if not 0 <= index < len(workloads):
@@ -274,9 +273,12 @@ def best_distinct(records: list, top: int, replays_on=None) -> list:
         seen.add(key)
         if replays_on is not None:
             record = for_module(record, replays_on)
-            if record is None or str(record.trace) in seen - {key}:  # renamed, a known one
+            if record is None:
                 continue
-            seen.add(str(record.trace))
+            renamed = str(record.trace)
+            if renamed != key and renamed in seen:  # renamed onto a schedule already seen
+                continue
+            seen.add(renamed)
         picked.append(record)
         if len(picked) == top:
             break
